@@ -1,0 +1,1 @@
+"""Heavy models (language detector, embedders, trainers), each loaded once per process."""

@@ -1,0 +1,1 @@
+"""Row schema and typed configuration shared by every stage and flow."""

@@ -1,0 +1,88 @@
+"""The one row schema shared by every stage boundary, and the rejects schema."""
+
+from __future__ import annotations
+
+import hashlib
+from enum import Enum
+
+import pyarrow as pa
+
+
+class Split(str, Enum):
+    LABELED = "labeled"
+    UNLABELED = "unlabeled"
+    EVAL = "eval"
+
+
+class Origin(str, Enum):
+    ORIGINAL = "original"
+    AUGMENTED = "augmented"
+    PSEUDO_LABELED = "pseudo_labeled"
+
+
+SPLITS = tuple(s.value for s in Split)
+ORIGINS = tuple(o.value for o in Origin)
+
+# Score columns are null until the stage that owns them fills them in.
+SCORE_COLUMNS = ("similarity", "domain_score", "synthetic_p", "label_agreement")
+
+ROW_SCHEMA = pa.schema(
+    [
+        pa.field("id", pa.string(), nullable=False),
+        pa.field("text", pa.string(), nullable=False),
+        pa.field("label", pa.string()),
+        pa.field("split", pa.string(), nullable=False),
+        pa.field("origin", pa.string(), nullable=False),
+        pa.field("parent_id", pa.string()),
+        pa.field("op", pa.string()),
+        *(pa.field(name, pa.float64()) for name in SCORE_COLUMNS),
+    ]
+)
+
+REJECT_SCHEMA = ROW_SCHEMA.append(pa.field("stage", pa.string(), nullable=False)).append(
+    pa.field("reason", pa.string(), nullable=False)
+).append(pa.field("detail", pa.string()))
+
+ROW_COLUMNS = tuple(ROW_SCHEMA.names)
+
+
+def content_id(*parts: str | None) -> str:
+    """Stable 16-hex-digit id from the given content parts (None is distinct from '')."""
+    digest = hashlib.sha256()
+    for part in parts:
+        digest.update(b"\x00" if part is None else b"\x01" + part.encode("utf-8"))
+        digest.update(b"\x1f")
+    return digest.hexdigest()[:16]
+
+
+def empty_rows() -> pa.Table:
+    return ROW_SCHEMA.empty_table()
+
+
+def empty_rejects() -> pa.Table:
+    return REJECT_SCHEMA.empty_table()
+
+
+def conform_rows(table: pa.Table) -> pa.Table:
+    """Return `table` with exactly the row schema's columns, adding missing nullable ones as nulls."""
+    columns = []
+    for field in ROW_SCHEMA:
+        if field.name in table.column_names:
+            columns.append(table.column(field.name).cast(field.type))
+        elif field.nullable:
+            columns.append(pa.nulls(table.num_rows, field.type))
+        else:
+            raise KeyError(f"row table lacks required column {field.name!r}")
+    return pa.Table.from_arrays(columns, schema=ROW_SCHEMA)
+
+
+def make_rejects(rows: pa.Table, stage: str, reasons: list[str] | pa.Array, details=None) -> pa.Table:
+    """Turn rows plus a reason per row into a rejects table."""
+    rows = conform_rows(rows)
+    n = rows.num_rows
+    reason_array = pa.array(reasons, pa.string()) if not isinstance(reasons, pa.Array) else reasons
+    detail_array = pa.nulls(n, pa.string()) if details is None else pa.array(details, pa.string())
+    return pa.Table.from_arrays(
+        [*rows.columns, pa.array([stage] * n, pa.string()), reason_array, detail_array],
+        schema=REJECT_SCHEMA,
+    )

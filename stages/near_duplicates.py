@@ -1,0 +1,175 @@
+"""Near-duplicate detection: vectorised MinHash signatures and LSH banding.
+
+Signatures are computed for a whole batch at once with numpy (one-permutation MinHash over
+word n-gram hashes), so no Python object lives per document. Candidate pairs come from LSH band
+collisions (polars group-by), are verified by the estimated Jaccard similarity of their
+signatures, and are merged into groups with connected components.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+import polars as pl
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+
+_SHINGLE_MULTIPLIERS = np.array(
+    [0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0xD6E8FEB86659FD93, 0xFF51AFD7ED558CCD],
+    dtype=np.uint64,
+)
+
+
+@dataclass(frozen=True)
+class MinHashParams:
+    """MinHash/LSH settings: Jaccard `threshold` over word `shingle_words`-grams."""
+
+    threshold: float = 0.7
+    num_perm: int = 128
+    shingle_words: int = 3
+    seed: int = 0
+
+    def __post_init__(self):
+        if not 0.0 < self.threshold <= 1.0:
+            raise ValueError(f"near-duplicate threshold must be in (0, 1], got {self.threshold}")
+        if not 1 <= self.shingle_words <= len(_SHINGLE_MULTIPLIERS):
+            raise ValueError(f"shingle_words must be 1..{len(_SHINGLE_MULTIPLIERS)}, got {self.shingle_words}")
+
+    @property
+    def bands(self) -> tuple[int, int]:
+        return optimal_bands(self.threshold, self.num_perm)
+
+
+def _collision_probability(similarity: np.ndarray, bands: int, rows: int) -> np.ndarray:
+    return 1.0 - (1.0 - similarity**rows) ** bands
+
+
+@lru_cache(maxsize=32)
+def optimal_bands(threshold: float, num_perm: int) -> tuple[int, int]:
+    """(bands, rows) minimising the sum of false-positive and false-negative probability mass."""
+    grid = np.linspace(0.0, 1.0, 1001)
+    below, above = grid[grid < threshold], grid[grid >= threshold]
+    best, best_error = (1, num_perm), float("inf")
+    for bands in range(1, num_perm + 1):
+        rows = num_perm // bands
+        false_positive = np.trapezoid(_collision_probability(below, bands, rows), below) if len(below) > 1 else 0.0
+        false_negative = np.trapezoid(1.0 - _collision_probability(above, bands, rows), above)
+        if false_positive + false_negative < best_error:
+            best, best_error = (bands, rows), false_positive + false_negative
+    return best
+
+
+def _mix64(values: np.ndarray, seed: int) -> np.ndarray:
+    """splitmix64 finaliser: spreads hash bits uniformly (needed for one-permutation binning)."""
+    with np.errstate(over="ignore"):
+        x = values ^ np.uint64((seed * 0x9E3779B97F4A7C15) & 0xFFFFFFFFFFFFFFFF)
+        x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return x ^ (x >> np.uint64(31))
+
+
+def _shingle_hashes(keys: pl.Series, shingle_words: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Hashes of every word n-gram of every key, grouped by document, and each document's start."""
+    tokens = pl.DataFrame({"key": keys}).with_row_index("doc").select(
+        "doc", pl.col("key").str.split(" ").alias("token")
+    ).explode("token")
+    doc = tokens["doc"].to_numpy()
+    token_hash = tokens["token"].hash(seed=seed).to_numpy()
+    combined = token_hash * _SHINGLE_MULTIPLIERS[0]
+    complete = np.ones(len(doc), dtype=bool)
+    for offset in range(1, shingle_words):
+        same_doc = np.zeros(len(doc), dtype=bool)
+        same_doc[:-offset] = doc[offset:] == doc[:-offset]
+        shifted = np.zeros_like(token_hash)
+        shifted[:-offset] = token_hash[offset:]
+        combined = combined + np.where(same_doc, shifted * _SHINGLE_MULTIPLIERS[offset], np.uint64(0))
+        complete &= same_doc
+    starts = np.flatnonzero(np.r_[True, doc[1:] != doc[:-1]])
+    # A document shorter than one shingle keeps one partial shingle: its first token's.
+    keep = complete.copy()
+    keep[starts] |= ~np.logical_or.reduceat(complete, starts)
+    kept_doc = doc[keep]
+    kept_starts = np.flatnonzero(np.r_[True, kept_doc[1:] != kept_doc[:-1]])
+    return combined[keep], kept_starts
+
+
+def minhash_signatures(keys: pl.Series, params: MinHashParams) -> np.ndarray:
+    """One-permutation MinHash signatures (uint32, `num_perm` per key), densified by rotation.
+
+    Each shingle is hashed once; its high bits pick one of `num_perm` bins and its low bits are
+    the value, kept if it is the bin's minimum. Cost grows with the number of shingles, not with
+    shingles x permutations as in classic MinHash, and equal-bin fractions still estimate the
+    Jaccard similarity (Shrivastava and Li, "Densifying one permutation hashing", 2014).
+    """
+    n_docs, n_bins = len(keys), params.num_perm
+    if n_docs == 0:
+        return np.empty((0, n_bins), dtype=np.uint32)
+    shingles, starts = _shingle_hashes(keys, params.shingle_words, params.seed)
+    hashed = _mix64(shingles, params.seed)
+    doc = np.repeat(np.arange(n_docs, dtype=np.int64), np.diff(np.r_[starts, len(shingles)]))
+    bins = ((hashed >> np.uint64(32)) * np.uint64(n_bins)) >> np.uint64(32)
+    empty = np.uint64(1 << 32)
+    flat = np.full(n_docs * n_bins, empty, dtype=np.uint64)
+    np.minimum.at(flat, doc * n_bins + bins.astype(np.int64), hashed & np.uint64(0xFFFFFFFF))
+    signature = flat.reshape(n_docs, n_bins)
+    return _densify(signature, empty)
+
+
+def _densify(signature: np.ndarray, empty: np.uint64) -> np.ndarray:
+    """Fill each empty bin from the next non-empty bin to its right (circularly), offset by distance."""
+    n_bins = signature.shape[1]
+    doubled = np.concatenate([signature, signature], axis=1)
+    position = np.arange(2 * n_bins, dtype=np.int64)
+    filled_at = np.where(doubled != empty, position, 4 * n_bins)
+    next_filled = np.minimum.accumulate(filled_at[:, ::-1], axis=1)[:, ::-1][:, :n_bins]
+    distance = (next_filled - position[:n_bins]).astype(np.uint64)
+    values = np.take_along_axis(doubled, next_filled, axis=1)
+    with np.errstate(over="ignore"):
+        return ((values + distance * np.uint64(0x9E3779B1)) & np.uint64(0xFFFFFFFF)).astype(np.uint32)
+
+
+def _band_candidates(signatures: np.ndarray, bands: int, rows: int) -> np.ndarray:
+    """Edges (member, first member) of every LSH bucket holding more than one document."""
+    edges = []
+    doc = np.arange(len(signatures), dtype=np.int64)
+    for band in range(bands):
+        block = np.ascontiguousarray(signatures[:, band * rows : (band + 1) * rows]).astype(np.uint64)
+        bucket = np.zeros(len(signatures), dtype=np.uint64)
+        with np.errstate(over="ignore"):
+            for column in range(rows):
+                bucket = bucket * np.uint64(0x100000001B3) ^ block[:, column]
+        frame = pl.DataFrame({"bucket": bucket, "doc": doc})
+        first = frame.group_by("bucket").agg(pl.col("doc").min().alias("first"), pl.len().alias("size"))
+        linked = frame.join(first.filter(pl.col("size") > 1), on="bucket").filter(pl.col("doc") != pl.col("first"))
+        if linked.height:
+            edges.append(linked.select("doc", "first").to_numpy())
+    if not edges:
+        return np.empty((0, 2), dtype=np.int64)
+    return np.unique(np.concatenate(edges), axis=0)
+
+
+def similar_pairs(signatures: np.ndarray, params: MinHashParams) -> np.ndarray:
+    """Pairs (i, j) whose estimated Jaccard similarity reaches the threshold."""
+    bands, rows = params.bands
+    candidates = _band_candidates(signatures, bands, rows)
+    if len(candidates) == 0:
+        return candidates
+    agreement = (signatures[candidates[:, 0]] == signatures[candidates[:, 1]]).mean(axis=1)
+    return candidates[agreement >= params.threshold]
+
+
+def group_labels(n: int, pairs: np.ndarray) -> np.ndarray:
+    """Connected-component label per item, given linking pairs."""
+    if n == 0:
+        return np.empty(0, dtype=np.int64)
+    graph = coo_matrix((np.ones(len(pairs), dtype=np.int8), (pairs[:, 0], pairs[:, 1])), shape=(n, n))
+    _, labels = connected_components(graph, directed=False)
+    return labels.astype(np.int64)
+
+
+def estimated_jaccard(first: str, second: str, params: MinHashParams = MinHashParams()) -> float:
+    """Estimated Jaccard similarity of two already-normalised keys."""
+    signature = minhash_signatures(pl.Series([first, second], dtype=pl.String), params)
+    return float((signature[0] == signature[1]).mean())
