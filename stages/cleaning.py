@@ -19,7 +19,7 @@ from pydantic import Field
 from schemas.rows import Split, conform_rows
 from schemas.strict import StrictModel
 from stages.base import Progress, ReasonLedger, RowFilter, StageResult
-from stages.near_duplicates import MinHashParams, group_labels, minhash_signatures, similar_pairs
+from stages.near_duplicates import MinHashParams, duplicate_groups
 from stages.pii import PII_TYPES, mask_pii_column
 from stages.text_normalization import NORMALIZATION_OPS, dedup_key_column, normalize_column
 
@@ -34,7 +34,6 @@ REASONS = [
     "exact_duplicate",
     "near_duplicate",
 ]
-_SIGNATURE_BATCH = 4096
 
 
 class CleaningConfig(StrictModel):
@@ -181,10 +180,24 @@ def _clean_batch(batch, offset, config, filters, ledger, counters) -> tuple[pa.A
             ledger.reject(dropped.to_numpy() + offset, row_filter.reason, details)
             candidates = candidates.scatter(dropped, False)
 
-    keys = dedup_key_column(texts)
-    keys = pl.select(pl.when(keys.str.len_chars() > 0).then(keys).otherwise(texts.str.to_lowercase())).to_series()
+    keys = duplicate_keys(texts)
     output = pl.select(pl.when(is_eval).then(original).otherwise(texts)).to_series()
-    return output.to_arrow().cast(pa.string()), keys.alias("key")
+    return output.to_arrow().cast(pa.string()), keys
+
+
+def duplicate_keys(texts: pl.Series) -> pl.Series:
+    """Duplicate-detection key of already repaired texts (a text with no letters or digits keys on itself)."""
+    keys = dedup_key_column(texts)
+    return pl.select(pl.when(keys.str.len_chars() > 0).then(keys).otherwise(texts.str.to_lowercase())).to_series().alias("key")
+
+
+def repaired_keys(texts: pl.Series, config: CleaningConfig) -> pl.Series:
+    """Duplicate keys of raw texts, repaired and masked exactly as `clean` repairs them."""
+    if config.normalize_text:
+        texts, _ = normalize_column(texts)
+    if config.mask_pii:
+        texts, _ = mask_pii_column(texts)
+    return duplicate_keys(texts)
 
 
 def _mask_pii(texts: pl.Series, is_eval: pl.Series, counters: dict) -> pl.Series:
@@ -197,29 +210,13 @@ def _mask_pii(texts: pl.Series, is_eval: pl.Series, counters: dict) -> pl.Series
     return merged.scatter(is_eval.arg_true(), shadow) if len(shadow) else merged
 
 
-def _duplicate_groups(keys: pl.Series, config: CleaningConfig) -> tuple[np.ndarray, np.ndarray]:
-    """Per row: the index of its exact-key group, and its near-duplicate group."""
-    unique = keys.unique(maintain_order=True)
-    exact = pl.DataFrame({"key": keys}).join(
-        pl.DataFrame({"key": unique}).with_row_index("exact"), on="key", how="left", maintain_order="left"
-    )["exact"].to_numpy().astype(np.int64)
-    if not config.near_duplicates or len(unique) < 2:
-        return exact, exact
-    params = config.minhash
-    signatures = np.concatenate(
-        [minhash_signatures(unique.slice(i, _SIGNATURE_BATCH), params) for i in range(0, len(unique), _SIGNATURE_BATCH)]
-    )
-    near = group_labels(len(unique), similar_pairs(signatures, params))
-    return exact, near[exact]
-
-
 def _reject_duplicates(table: pa.Table, keys: pl.Series, config: CleaningConfig, ledger: ReasonLedger) -> None:
     """Group surviving rows with eval rows by duplicate key; reject leaks, conflicts and copies."""
     split = pl.Series(table.column("split").combine_chunks())
     alive = np.flatnonzero(ledger.kept_mask)  # eval rows are never rejected, so they are all here
     if len(alive) == 0:
         return
-    exact, near = _duplicate_groups(keys.gather(alive), config)
+    exact, near = duplicate_groups(keys.gather(alive), config.minhash if config.near_duplicates else None)
     rows = pl.DataFrame(
         {
             "row": alive,

@@ -173,3 +173,24 @@ def estimated_jaccard(first: str, second: str, params: MinHashParams = MinHashPa
     """Estimated Jaccard similarity of two already-normalised keys."""
     signature = minhash_signatures(pl.Series([first, second], dtype=pl.String), params)
     return float((signature[0] == signature[1]).mean())
+
+
+_SIGNATURE_BATCH = 4096
+
+
+def duplicate_groups(keys: pl.Series, params: MinHashParams | None) -> tuple[np.ndarray, np.ndarray]:
+    """Per key: its exact-duplicate group and its near-duplicate group (exact only if params is None)."""
+    unique = keys.unique(maintain_order=True)
+    exact = (
+        pl.DataFrame({"key": keys})
+        .join(pl.DataFrame({"key": unique}).with_row_index("exact"), on="key", how="left", maintain_order="left")["exact"]
+        .to_numpy()
+        .astype(np.int64)
+    )
+    if params is None or len(unique) < 2:
+        return exact, exact
+    signatures = np.concatenate(
+        [minhash_signatures(unique.slice(i, _SIGNATURE_BATCH), params) for i in range(0, len(unique), _SIGNATURE_BATCH)]
+    )
+    near = group_labels(len(unique), similar_pairs(signatures, params))
+    return exact, near[exact]

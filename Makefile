@@ -1,0 +1,45 @@
+# One-command set-up: every target below creates .venv, installs the pinned dependencies and the
+# offline resources first, idempotently (a second run installs nothing).
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+INSTALLED := $(VENV)/.pdap-installed
+RESOURCES := .nltk_data/.pdap-installed
+
+export PREFECT_SERVER_ANALYTICS_ENABLED := false
+export PREFECT_HOME ?= $(CURDIR)/.prefect
+export GX_ANALYTICS_ENABLED := false
+export HF_HUB_OFFLINE := 1
+export HF_DATASETS_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: install resources demo test bench bench-clean clean-runs
+
+install: $(INSTALLED)
+
+$(INSTALLED): requirements.lock pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --no-deps -r requirements.lock
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
+	@touch $@
+
+resources: $(RESOURCES)
+
+$(RESOURCES): $(INSTALLED) model_hooks/resources.py
+	$(PY) -m model_hooks.resources install
+	@touch $@
+
+demo: install resources
+	$(VENV)/bin/pdap curate --config configs/demo.yaml
+
+test: install resources
+	$(PY) -m pytest
+
+bench: bench-clean
+
+bench-clean: install resources
+	$(PY) benchmarks/bench_clean.py
+
+clean-runs:
+	rm -rf runs

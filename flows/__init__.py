@@ -1,0 +1,1 @@
+"""Prefect flows: they wire stages together and own all file I/O of a run."""

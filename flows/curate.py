@@ -1,0 +1,133 @@
+"""The curate flow: one Prefect task per stage, passing paths; contracts at every boundary."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from functools import lru_cache
+from pathlib import Path
+
+import pyarrow.parquet as pq
+from prefect import flow, task
+from prefect.artifacts import create_table_artifact
+from prefect.cache_policies import NO_CACHE
+
+from data_contracts.suites import clean_suite, raw_suite, rejects_rules, with_clean_checks
+from data_contracts.validate import ContractValidator
+from flows.progress import progress_bar
+from flows.run_folder import RunFolder, atomic_write_json
+from schemas.config import RunConfig
+from schemas.rows import Split
+from stages.cleaning import clean
+from stages.ingest import ingest
+
+STAGES = ("ingest", "clean")
+
+
+@lru_cache(maxsize=4)
+def _validator(data_docs_dir: str) -> ContractValidator:
+    return ContractValidator(Path(data_docs_dir))
+
+
+def _check(folder: RunFolder, boundary: str, checks: list[tuple[str, object, list]]) -> None:
+    """Validate each (suite name, table, rules); record the reports; stop on the first failure."""
+    validator = _validator(str(folder.data_docs_dir))
+    reports = [validator.validate(name, table, expectations) for name, table, expectations in checks]
+    atomic_write_json(folder.contract_path(boundary), [report.as_dict() for report in reports])
+    for report in reports:
+        report.raise_for_failures()
+
+
+def run_labels(config: RunConfig, raw_path: Path) -> list[str]:
+    """The configured label set, or every label seen in labeled and eval rows."""
+    if config.ingest.label_set is not None:
+        return config.ingest.label_set
+    labels = pq.read_table(raw_path, columns=["label"]).column("label").drop_null().unique().to_pylist()
+    return sorted(labels)
+
+
+@task(name="ingest", cache_policy=NO_CACHE)
+def ingest_task(config: RunConfig, run_root: str) -> str:
+    folder = RunFolder(Path(run_root))
+    result = ingest(config.ingest)
+    path = folder.write_stage("ingest", result.kept, result.rejected, result.stats)
+    labels = run_labels(config, path)
+    atomic_write_json(folder.root / "labels.json", labels)
+    _check(
+        folder,
+        "00_raw",
+        [
+            ("00_raw", result.kept, raw_suite(labels, result.stats["rows_in"], result.rejected.num_rows)),
+            ("00_raw.rejects", result.rejected, rejects_rules(eval_may_be_rejected=True)),
+        ],
+    )
+    return str(path)
+
+
+@task(name="clean", cache_policy=NO_CACHE)
+def clean_task(config: RunConfig, run_root: str, raw_path: str) -> str:
+    folder = RunFolder(Path(run_root))
+    raw = pq.read_table(raw_path)
+    with progress_bar("cleaning", raw.num_rows) as advance:
+        result = clean(raw, config.cleaning, progress=advance)
+    path = folder.write_stage("clean", result.kept, result.rejected, result.stats)
+    labels = run_labels(config, Path(raw_path))
+    checked = with_clean_checks(result.kept, raw, config.cleaning)
+    _check(
+        folder,
+        "10_clean",
+        [
+            ("10_clean", checked, clean_suite(labels, config.cleaning, raw.num_rows, result.rejected.num_rows)),
+            ("10_clean.rejects", result.rejected, rejects_rules(eval_may_be_rejected=False)),
+        ],
+    )
+    return str(path)
+
+
+def new_run_id(config: RunConfig) -> str:
+    digest = hashlib.sha256(config.model_dump_json().encode()).hexdigest()[:6]
+    return f"{config.name}-{dt.datetime.now(dt.timezone.utc):%Y%m%d-%H%M%S}-{digest}"
+
+
+def funnel(folder: RunFolder) -> list[dict]:
+    """Rows in, out and rejected by reason for every stage that ran."""
+    rows = []
+    for stage in STAGES:
+        if not folder.stats_path(stage).exists():
+            continue
+        stats = folder.read_stats(stage)
+        reasons = {key.removeprefix("dropped_"): value for key, value in stats.items() if key.startswith("dropped_") and value}
+        rows.append(
+            {
+                "stage": stage,
+                "rows_in": stats["rows_in"],
+                "rows_out": stats["rows_out"],
+                "rejected": sum(reasons.values()),
+                "rejected_by_reason": ", ".join(f"{reason}={count}" for reason, count in sorted(reasons.items())) or "-",
+                "seconds": stats["seconds"],
+            }
+        )
+    return rows
+
+
+@flow(name="curate")
+def curate_flow(config: RunConfig, run_id: str | None = None) -> dict:
+    """Ingest and clean `config`'s sources into runs/<run_id>/; return a summary."""
+    folder = RunFolder(Path(config.runs_dir) / (run_id or new_run_id(config)))
+    folder.root.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(folder.root / "config.json", config.model_dump(mode="json"))
+    raw_path = ingest_task(config, str(folder.root))
+    clean_path = clean_task(config, str(folder.root), raw_path)
+    table = funnel(folder)
+    create_table_artifact(key="curate-funnel", table=table, description=f"Rows through each stage of {folder.root.name}")
+    split_counts = pq.read_table(clean_path, columns=["split"]).column("split").value_counts().to_pylist()
+    summary = {
+        "run_dir": str(folder.root),
+        "output": clean_path,
+        "funnel": table,
+        "splits": {item["values"]: item["counts"] for item in split_counts},
+        "data_docs": str(folder.data_docs_dir / "index.html"),
+        "eval_rows": sum(item["counts"] for item in split_counts if item["values"] == Split.EVAL.value),
+    }
+    atomic_write_json(folder.root / "summary.json", summary)
+    return summary

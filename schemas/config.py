@@ -1,0 +1,72 @@
+"""The typed configuration of a whole run, loaded from YAML or TOML and validated up front."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import yaml
+from pydantic import Field, ValidationError
+
+from schemas.strict import StrictModel
+from stages.cleaning import CleaningConfig
+from stages.ingest import IngestConfig
+
+
+class ConfigError(ValueError):
+    """The configuration file is unreadable or invalid; the message names the file and the key."""
+
+
+class RunConfig(StrictModel):
+    """Everything a curate run needs. Relative paths are relative to the config file."""
+
+    name: str = Field("pdap", pattern=r"^[A-Za-z0-9_.-]+$")
+    seed: int = 0
+    runs_dir: Path = Path("runs")
+    ingest: IngestConfig
+    cleaning: CleaningConfig = CleaningConfig()
+
+    @classmethod
+    def load(cls, path: str | Path, overrides: dict | None = None) -> "RunConfig":
+        """Read and validate a YAML or TOML config; raise ConfigError with one line per problem."""
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"{path}: config file not found")
+        try:
+            text = path.read_text(encoding="utf-8")
+            raw = tomllib.loads(text) if path.suffix == ".toml" else yaml.safe_load(text)
+        except (yaml.YAMLError, tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+            raise ConfigError(f"{path}: cannot parse ({str(error).splitlines()[0]})") from None
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{path}: the top level must be a mapping of settings")
+        raw = _merge(raw, overrides or {})
+        try:
+            config = cls.model_validate(raw)
+        except ValidationError as error:
+            raise ConfigError(f"{path}: " + "; ".join(_describe(problem) for problem in error.errors())) from None
+        return config.resolve_paths(path.parent)
+
+    def resolve_paths(self, base: Path) -> "RunConfig":
+        """Return a copy with relative source paths and runs_dir made absolute against `base`."""
+        sources = [s.model_copy(update={"path": _absolute(s.path, base)}) for s in self.ingest.sources]
+        return self.model_copy(
+            update={"runs_dir": _absolute(self.runs_dir, base), "ingest": self.ingest.model_copy(update={"sources": sources})}
+        )
+
+
+def _absolute(path: Path, base: Path) -> Path:
+    return path if path.is_absolute() else (base / path).resolve()
+
+
+def _merge(base: dict, overrides: dict) -> dict:
+    merged = dict(base)
+    for key, value in overrides.items():
+        merged[key] = _merge(merged.get(key, {}), value) if isinstance(value, dict) else value
+    return merged
+
+
+def _describe(problem: dict) -> str:
+    location = ".".join(str(part) for part in problem["loc"]) or "(top level)"
+    if problem["type"] == "extra_forbidden":
+        return f"unknown key {location!r}"
+    return f"{location}: {problem['msg']} (got {problem.get('input')!r})"
