@@ -1,4 +1,4 @@
-"""Offline language identification: lingua (models ship in its wheel) plus stopword lists."""
+"""Offline language identification: lingua (models ship in its wheel) plus common-word lists."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import polars as pl
 
 # Only the first characters are looked at: enough to tell a language, and it bounds the cost
 # of very long texts.
-_PREFIX_CHARS = 400
+_PREFIX_CHARS = 1000
+_COMMON_WORDS = 100
 
 
 @lru_cache(maxsize=1)
@@ -25,27 +26,23 @@ def detect_languages(texts: list[str]) -> list[str | None]:
 
 
 @lru_cache(maxsize=8)
-def _stopwords(languages: tuple[str, ...]) -> pl.Series:
-    from stop_words import StopWordError, get_stop_words
+def _common_words(languages: tuple[str, ...]) -> pl.Series:
+    """The most frequent words of each language (wordfreq's offline lists)."""
+    from wordfreq import available_languages, top_n_list
 
+    known = available_languages()
     words: set[str] = set()
     for code in languages:
-        try:
-            words.update(get_stop_words(code))
-        except StopWordError:
-            continue  # no list for this language: its texts go to the detector
-    return pl.Series("stopword", sorted(words), dtype=pl.String)
+        if code in known:  # a language without a list sends all its texts to the detector
+            words.update(top_n_list(code, _COMMON_WORDS))
+    return pl.Series("word", sorted(words), dtype=pl.String)
 
 
-def stopword_share(texts: pl.Series, languages: tuple[str, ...]) -> pl.Series:
-    """Share of each text's words (in its first characters) that are stopwords of `languages`."""
-    stopwords = _stopwords(languages)
-    words = (
-        pl.DataFrame({"text": texts.str.slice(0, _PREFIX_CHARS).str.to_lowercase()})
-        .with_row_index("doc")
-        .select("doc", pl.col("text").str.extract_all(r"\p{L}+").alias("word"))
+def common_word_share(texts: pl.Series, languages: tuple[str, ...]) -> pl.Series:
+    """Share of each text's words (in its first characters) among the commonest words of `languages`."""
+    common = _common_words(languages)
+    words = pl.DataFrame({"text": texts.str.slice(0, _PREFIX_CHARS).str.to_lowercase()}).select(
+        pl.col("text").str.extract_all(r"\p{L}+").alias("word")
     )
-    shares = words.select(
-        pl.col("word").list.eval(pl.element().is_in(stopwords.implode())).list.mean().fill_null(0.0)
-    )
+    shares = words.select(pl.col("word").list.eval(pl.element().is_in(common.implode())).list.mean().fill_null(0.0))
     return shares.to_series()

@@ -89,21 +89,21 @@ class MaxCharsFilter:
 class LanguageFilter:
     """Keep texts in `languages`; texts too short to judge are kept.
 
-    A text whose words are at least `stopword_share` stopwords of a kept language is accepted
-    at once (fast, and robust for technical prose that detectors mistake for Latin); the rest
-    go to the offline detector.
+    A text whose words are at least `common_word_share` among the 100 commonest words of a kept
+    language is accepted at once (fast, and robust for technical prose that detectors mistake
+    for Latin); the rest go to the offline detector.
     """
 
     languages: tuple[str, ...]
     min_words: int
-    stopword_share: float = 0.2
+    common_word_share: float = 0.2
     reason: str = "wrong_language"
 
     def keep(self, texts: pl.Series) -> pl.Series:
-        from model_hooks.language import detect_languages, stopword_share
+        from model_hooks.language import common_word_share, detect_languages
 
         words = texts.str.count_matches(r"\S+")
-        undecided = (words >= self.min_words) & (stopword_share(texts, self.languages) < self.stopword_share)
+        undecided = (words >= self.min_words) & (common_word_share(texts, self.languages) < self.common_word_share)
         keep = np.ones(len(texts), dtype=bool)
         indices = undecided.arg_true().to_numpy()
         if len(indices):
@@ -147,7 +147,7 @@ def clean(table: pa.Table, config: CleaningConfig = CleaningConfig(), progress: 
     _reject_duplicates(table, keys, config, ledger)
 
     kept_mask = pa.array(ledger.kept_mask)
-    kept = table.set_column(table.schema.get_field_index("text"), "text", cleaned_text).filter(kept_mask)
+    kept = table.set_column(table.schema.get_field_index("text"), table.schema.field("text"), cleaned_text).filter(kept_mask)
     stats = {
         "rows_in": table.num_rows,
         "rows_out": kept.num_rows,

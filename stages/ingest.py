@@ -16,6 +16,7 @@ from typing import Literal
 import numpy as np
 import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 from pydantic import Field, model_validator
@@ -95,22 +96,27 @@ def is_eval_text(text: str) -> bool:
 
 def _read_csv(path: Path, wanted: list[str]) -> pa.Table:
     delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
-    try:
-        table = pa_csv.read_csv(
-            path,
-            parse_options=pa_csv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
-            convert_options=pa_csv.ConvertOptions(
-                column_types={name: pa.binary() for name in wanted}, include_columns=wanted, strings_can_be_null=False
-            ),
-        )
-    except pa.ArrowInvalid as error:
-        message = str(error).splitlines()[0]
-        if "Empty CSV file" in message:
-            raise InputError(f"{path}: the file is empty") from None
-        if "include_columns" in message and "does not exist" in message:
-            raise InputError(f"{path}: {message}; columns present: {_csv_columns(path, delimiter)}") from None
-        raise InputError(f"{path}: malformed CSV ({message}); look for an unbalanced quote") from None
-    return table
+    block_size = 1 << 20
+    while True:
+        try:
+            return pa_csv.read_csv(
+                path,
+                read_options=pa_csv.ReadOptions(block_size=block_size),
+                parse_options=pa_csv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
+                convert_options=pa_csv.ConvertOptions(
+                    column_types={name: pa.binary() for name in wanted}, include_columns=wanted, strings_can_be_null=False
+                ),
+            )
+        except (pa.ArrowInvalid, pa.ArrowKeyError) as error:
+            message = str(error).splitlines()[0]
+            if "straddling" in message and block_size < min(path.stat().st_size, 1 << 30):
+                block_size *= 4  # a record longer than one block (a multi-megabyte text): read with larger blocks
+                continue
+            if "Empty CSV file" in message:
+                raise InputError(f"{path}: the file is empty") from None
+            if "include_columns" in message and "does not exist" in message:
+                raise InputError(f"{path}: {message}; columns present: {_csv_columns(path, delimiter)}") from None
+            raise InputError(f"{path}: malformed CSV ({message}); look for an unbalanced quote") from None
 
 
 def _csv_columns(path: Path, delimiter: str) -> list[str]:
@@ -163,13 +169,13 @@ def _read_hf(source: SourceConfig, wanted: list[str], dataset=None) -> pa.Table:
         missing = [name for name in wanted if name not in part.column_names]
         if missing:
             raise InputError(f"{source.path}: column {missing[0]!r} not found; columns present: {part.column_names}")
-        table = part.select_columns(wanted).data.table
+        table = part.select_columns(wanted).with_format("arrow")[:]  # honours an indices mapping (select, filter, shuffle)
         columns = {}
         for name in wanted:
             column = table.column(name)
             feature = part.features[name]
             if isinstance(feature, datasets.ClassLabel):
-                column = pa.array([None if v is None else feature.int2str(v) for v in column.to_pylist()], pa.string())
+                column = pa.array([None if v is None or v < 0 else feature.int2str(v) for v in column.to_pylist()], pa.string())
             columns[name] = column.cast(pa.string())
         if split_name is not None:
             if split_name not in source.hf_splits:
@@ -237,7 +243,10 @@ def _decode_texts(column: pa.ChunkedArray) -> tuple[list[str | None], list[int],
 def _optional_strings(table: pa.Table, name: str | None) -> list[str | None]:
     if not name:
         return [None] * table.num_rows
-    texts, _, _ = _decode_texts(table.column(name))
+    column = table.column(name)
+    if pa.types.is_floating(column.type) and pc.all(pc.equal(pc.round(column), column)).as_py() is not False:
+        column = column.cast(pa.int64())  # labels 1.0, 2.0 from JSON or Parquet mean "1", "2"
+    texts, _, _ = _decode_texts(column)
     return [None if value is None else value.strip() or None for value in texts]
 
 
@@ -259,25 +268,27 @@ def to_rows(table: pa.Table, source: SourceConfig, config: IngestConfig) -> tupl
     unknown_label, missing_label, unknown_split = [], [], []
     for index in range(n):
         label = labels[index]
+        split = source.split or splits[index]
+        if split is None:
+            text = texts[index]
+            if label is None:
+                split = Split.UNLABELED.value
+            elif config.eval_rule == "sha256_even" and text is not None and is_eval_text(text):
+                split = Split.EVAL.value
+            else:
+                split = Split.LABELED.value
+        elif split not in SPLITS:
+            unknown_split.append(index)
+        if split == Split.UNLABELED.value:
+            label = None  # whatever label an unlabeled row carries is discarded, so not checked
         if label is not None and config.label_names is not None:
             if label not in config.label_names:
                 unknown_label.append(index)
             label = config.label_names.get(label, label)
         if label is not None and label_set is not None and label not in label_set:
             unknown_label.append(index)
-        split = source.split or splits[index]
-        if split is None:
-            text = texts[index]
-            if config.eval_rule == "sha256_even" and text is not None and is_eval_text(text):
-                split = Split.EVAL.value
-            else:
-                split = Split.LABELED.value if label is not None else Split.UNLABELED.value
-        elif split not in SPLITS:
-            unknown_split.append(index)
         if split in (Split.LABELED.value, Split.EVAL.value) and label is None:
             missing_label.append(index)
-        if split == Split.UNLABELED.value:
-            label = None
         resolved_labels.append(label)
         resolved_splits.append(split)
     ledger.reject(_indices(unknown_split), "unknown_split", [f"split {splits[i]!r}" for i in unknown_split])

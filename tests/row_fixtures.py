@@ -1,0 +1,22 @@
+"""Tiny in-code row tables for tests."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+from schemas.rows import conform_rows, content_id
+
+
+def make_rows(*rows: tuple) -> pa.Table:
+    """Rows from (text, label, split) tuples; ids are content hashes of text and position."""
+    return conform_rows(
+        pa.table(
+            {
+                "id": pa.array([content_id(text, str(index)) for index, (text, _, _) in enumerate(rows)], pa.string()),
+                "text": pa.array([text for text, _, _ in rows], pa.string()),
+                "label": pa.array([label for _, label, _ in rows], pa.string()),
+                "split": pa.array([split for _, _, split in rows], pa.string()),
+                "origin": pa.array(["original"] * len(rows), pa.string()),
+            }
+        )
+    )

@@ -1,0 +1,84 @@
+"""A real Prefect run (temporary local server) of the curate flow on a tiny CSV."""
+
+import csv
+import json
+import subprocess
+import sys
+
+import pyarrow.parquet as pq
+import pytest
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+from flows.curate import curate_flow
+from schemas.config import RunConfig
+
+pytestmark = pytest.mark.slow
+
+ROWS = [
+    ("Patients with chronic heart failure were randomised to exercise training or usual care.", "cardio"),
+    ("Patients with chronic heart failure were randomised to exercise training or usual care.", "neuro"),
+    ("Endoscopic findings in ulcerative colitis were compared with biopsies of the same segments.", "digestive"),
+    ("Migraine frequency fell after prophylactic treatment with a beta blocker in adults.", "neuro"),
+    ("Contact the trial office at office@example.org about the colitis biopsy protocol today.", "digestive"),
+    ("", "neuro"),
+]
+
+
+@pytest.fixture
+def config_file(tmp_path):
+    data = tmp_path / "rows.csv"
+    with data.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["abstract", "condition"])
+        writer.writerows(ROWS)
+    config = tmp_path / "run.yaml"
+    config.write_text(
+        "name: tiny\nruns_dir: runs\n"
+        "ingest:\n  sources:\n    - path: rows.csv\n  columns: {text: abstract, label: condition}\n"
+        "  labels: [cardio, neuro, digestive]\n",
+        encoding="utf-8",
+    )
+    return config
+
+
+def test_curate_flow_writes_the_run_folder_and_is_deterministic(config_file):
+    config = RunConfig.load(config_file)
+    first = curate_flow(config, run_id="one")
+    second = curate_flow(config, run_id="two")
+    run = config_file.parent / "runs" / "one"
+    for name in ("00_raw.parquet", "10_clean.parquet", "rejects/ingest.parquet", "rejects/clean.parquet",
+                 "stats/ingest.json", "stats/clean.json", "contracts/00_raw.json", "contracts/10_clean.json",
+                 "data_docs/index.html", "config.json", "summary.json"):
+        assert (run / name).is_file(), name
+    for name in ("00_raw.parquet", "10_clean.parquet", "rejects/clean.parquet"):
+        assert (run / name).read_bytes() == (config_file.parent / "runs" / "two" / name).read_bytes(), name
+
+    ingest_stats = json.loads((run / "stats/ingest.json").read_text())
+    clean_stats = json.loads((run / "stats/clean.json").read_text())
+    assert ingest_stats["rows_in"] == 6 and ingest_stats["dropped_missing_text"] == 1
+    assert clean_stats["rows_in"] == 5 and clean_stats["dropped_label_conflict"] == 2
+    assert clean_stats["masked_EMAIL"] == 1
+    curated = pq.read_table(run / "10_clean.parquet")
+    assert curated.num_rows == 3 and "<EMAIL>" in " ".join(curated.column("text").to_pylist())
+    assert [row["stage"] for row in first["funnel"]] == ["ingest", "clean"]
+    assert first["funnel"] == [{**row, "seconds": row["seconds"]} for row in first["funnel"]]
+    assert second["splits"] == {"labeled": 3}
+
+    with get_client(sync_client=True) as client:
+        artifacts = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["curate-funnel"])))
+    assert artifacts and "label_conflict=2" in str(artifacts[0].data)
+
+
+def test_cli_summary_and_one_line_errors(config_file, tmp_path):
+    pdap = [sys.executable, "-m", "flows.cli"]
+    done = subprocess.run([*pdap, "curate", "--config", str(config_file), "--run-id", "cli"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "label_conflict=2" in done.stdout and "data docs:" in done.stdout
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("ingest:\n  sources: [{path: rows.csv}]\ncleaning:\n  min_words: many\n  colour: blue\n", encoding="utf-8")
+    failed = subprocess.run([*pdap, "curate", "--config", str(bad)], capture_output=True, text=True)
+    assert failed.returncode == 2
+    assert "cleaning.min_words" in failed.stdout and "unknown key 'cleaning.colour'" in failed.stdout
+    assert "Traceback" not in failed.stdout + failed.stderr

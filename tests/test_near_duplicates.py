@@ -1,0 +1,75 @@
+import numpy as np
+import polars as pl
+import pytest
+
+from stages.near_duplicates import MinHashParams, duplicate_groups, estimated_jaccard, minhash_signatures, optimal_bands
+
+WORDS = "the patient was treated with a new drug and the pain decreased over two weeks of follow up".split()
+
+
+def _true_jaccard(a: str, b: str, k: int = 3) -> float:
+    def shingles(text):
+        words = text.split()
+        return {tuple(words[i : i + k]) for i in range(len(words) - k + 1)}
+
+    return len(shingles(a) & shingles(b)) / len(shingles(a) | shingles(b))
+
+
+def _document(rng, n=150):
+    vocabulary = [f"w{i}" for i in range(5000)]
+    return " ".join(rng.choice(vocabulary, size=n))
+
+
+def test_signature_agreement_estimates_jaccard():
+    rng = np.random.default_rng(1)
+    errors = []
+    for _ in range(40):
+        original = _document(rng).split()
+        edited = list(original)
+        for position in rng.choice(len(edited), size=int(rng.integers(2, 30)), replace=False):
+            edited[position] = "edit"
+        a, b = " ".join(original), " ".join(edited)
+        errors.append(estimated_jaccard(a, b) - _true_jaccard(a, b))
+    assert abs(np.mean(errors)) < 0.03
+    assert np.std(errors) < 0.08
+
+
+def test_signatures_are_deterministic_and_shaped():
+    keys = pl.Series(["a b c d", "x y", "single"])
+    first = minhash_signatures(keys, MinHashParams())
+    assert first.shape == (3, 128) and first.dtype == np.uint32
+    assert np.array_equal(first, minhash_signatures(keys, MinHashParams()))
+
+
+def test_identical_texts_agree_fully_and_unrelated_ones_do_not():
+    rng = np.random.default_rng(2)
+    a, b = _document(rng), _document(rng)
+    assert estimated_jaccard(a, a) == 1.0
+    assert estimated_jaccard(a, b) < 0.1
+
+
+def test_optimal_bands_use_all_permutations_sensibly():
+    bands, rows = optimal_bands(0.7, 128)
+    assert bands * rows <= 128
+    # probability that a pair at the threshold collides should be high, far below it low
+    assert 1 - (1 - 0.85**rows) ** bands > 0.95
+    assert 1 - (1 - 0.3**rows) ** bands < 0.05
+
+
+def test_duplicate_groups_link_near_copies_only():
+    rng = np.random.default_rng(3)
+    base = _document(rng).split()
+    near = list(base)
+    near[10] = "changed"
+    other = _document(rng)
+    keys = pl.Series([" ".join(base), " ".join(near), other, " ".join(base)])
+    exact, groups = duplicate_groups(keys, MinHashParams())
+    assert exact[0] == exact[3] != exact[1]
+    assert groups[0] == groups[1] == groups[3] != groups[2]
+    exact_only, same = duplicate_groups(keys, None)
+    assert np.array_equal(exact_only, same)
+
+
+def test_threshold_is_validated():
+    with pytest.raises(ValueError, match="threshold"):
+        MinHashParams(threshold=1.5)
