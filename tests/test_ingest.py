@@ -560,7 +560,7 @@ def test_identical_rows_get_distinct_stable_ids(tmp_path):
 def test_eval_rule_leaves_unlabeled_rows_unlabeled(tmp_path):
     texts = [f"unlabeled abstract number {i}" for i in range(12)]
     assert any(sha256_is_even(t) for t in texts)
-    path = write_jsonl(tmp_path / "in.jsonl", [{"text": t} for t in texts])
+    path = write_jsonl(tmp_path / "in.jsonl", [{"text": t, "label": None} for t in texts])
     result = run(path, eval_rule="sha256_even")
     assert {split for (split,) in kept(result, "split")} == {"unlabeled"}
 
