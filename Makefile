@@ -7,6 +7,7 @@ INSTALLED := $(VENV)/.pdap-installed
 RESOURCES := .nltk_data/.pdap-installed
 
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
+export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 120
 export PREFECT_HOME ?= $(CURDIR)/.prefect
 export GX_ANALYTICS_ENABLED := false
 export HF_HUB_OFFLINE := 1

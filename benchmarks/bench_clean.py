@@ -25,7 +25,6 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
-import pyarrow as pa
 import pyarrow.parquet as pq
 
 from schemas.rows import content_id, conform_rows
@@ -175,6 +174,7 @@ def score(corpus: pl.DataFrame, rejects: pl.DataFrame) -> tuple[pl.DataFrame, fl
 
 
 def shingles(key: str, size: int) -> set[tuple[str, ...]]:
+    """Word `size`-grams of a key (a shorter key is its own single shingle)."""
     words = key.split(" ")
     return {tuple(words[i : i + size]) for i in range(max(1, len(words) - size + 1))}
 
