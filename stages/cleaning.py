@@ -49,7 +49,7 @@ class CleaningConfig(StrictModel):
     near_duplicates: bool = True
     near_duplicate_threshold: float = Field(0.7, gt=0.0, le=1.0)
     num_perm: int = Field(128, ge=16, le=1024)
-    shingle_words: int = Field(3, ge=1, le=5)
+    shingle_words: int = Field(2, ge=1, le=5)
     reject_label_conflicts: bool = True
     reject_eval_leaks: bool = True
     batch_rows: int = Field(8192, ge=1)

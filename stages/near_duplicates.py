@@ -28,7 +28,7 @@ class MinHashParams:
 
     threshold: float = 0.7
     num_perm: int = 128
-    shingle_words: int = 3
+    shingle_words: int = 2
     seed: int = 0
 
     def __post_init__(self):
@@ -46,9 +46,14 @@ def _collision_probability(similarity: np.ndarray, bands: int, rows: int) -> np.
     return 1.0 - (1.0 - similarity**rows) ** bands
 
 
+# A missed duplicate costs more than an extra candidate pair, which signature agreement then
+# verifies, so the banding favours recall.
+_FALSE_NEGATIVE_WEIGHT = 0.7
+
+
 @lru_cache(maxsize=32)
 def optimal_bands(threshold: float, num_perm: int) -> tuple[int, int]:
-    """(bands, rows) minimising the sum of false-positive and false-negative probability mass."""
+    """(bands, rows) minimising the weighted false-positive and false-negative probability mass."""
     grid = np.linspace(0.0, 1.0, 1001)
     below, above = grid[grid < threshold], grid[grid >= threshold]
     best, best_error = (1, num_perm), float("inf")
@@ -56,8 +61,9 @@ def optimal_bands(threshold: float, num_perm: int) -> tuple[int, int]:
         rows = num_perm // bands
         false_positive = np.trapezoid(_collision_probability(below, bands, rows), below) if len(below) > 1 else 0.0
         false_negative = np.trapezoid(1.0 - _collision_probability(above, bands, rows), above)
-        if false_positive + false_negative < best_error:
-            best, best_error = (bands, rows), false_positive + false_negative
+        error = (1 - _FALSE_NEGATIVE_WEIGHT) * false_positive + _FALSE_NEGATIVE_WEIGHT * false_negative
+        if error < best_error:
+            best, best_error = (bands, rows), error
     return best
 
 

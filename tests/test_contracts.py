@@ -89,7 +89,8 @@ def test_clean_boundary_passes_on_real_cleaning_output(validator):
 
 
 def test_clean_boundary_catches_a_planted_eval_leak(validator):
-    raw = make_rows((TEXT_A, "a", "eval"), (TEXT_A.replace("twelve", "ten"), "a", "labeled"), (TEXT_B, "b", "labeled"))
+    long_text = f"{TEXT_A} {TEXT_C}"
+    raw = make_rows((long_text, "a", "eval"), (long_text.replace("twelve", "ten"), "a", "labeled"), (TEXT_B, "b", "labeled"))
     config = CleaningConfig()
     leaked = with_clean_checks(raw, raw, config)  # as if cleaning had let the near copy through
     error = violation(validator, "10_clean", leaked, clean_suite(LABELS, config, 3, 0))

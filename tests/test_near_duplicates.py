@@ -7,7 +7,7 @@ from stages.near_duplicates import MinHashParams, duplicate_groups, estimated_ja
 WORDS = "the patient was treated with a new drug and the pain decreased over two weeks of follow up".split()
 
 
-def _true_jaccard(a: str, b: str, k: int = 3) -> float:
+def _true_jaccard(a: str, b: str, k: int = 2) -> float:
     def shingles(text):
         words = text.split()
         return {tuple(words[i : i + k]) for i in range(len(words) - k + 1)}
