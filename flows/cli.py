@@ -73,6 +73,77 @@ def print_summary(summary: dict) -> None:
 
 
 @app.command()
+def experiment(
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="run configuration (its experiment: section)"),
+    data: Optional[Path] = typer.Option(None, help="instead of --config: a CSV, JSONL, Parquet file or saved HF dataset"),
+    text_column: str = typer.Option("text", help="with --data: the text column"),
+    label_column: str = typer.Option("label", help="with --data: the label column"),
+    k: Optional[list[int]] = typer.Option(None, "--k", help="examples per class (repeatable); default 10 25 100"),
+    seeds: Optional[int] = typer.Option(None, help="number of seeds (0..n-1); default 5"),
+    trainer: Optional[str] = typer.Option(None, help="head | finetune | setfit"),
+    embedding_mode: Optional[str] = typer.Option(None, help="truncate | chunk_mean"),
+    references: Optional[str] = typer.Option(None, help="comma-separated reference arms: tfidf_lr,frozen_lr,setfit ('' for none)"),
+    results_dir: Optional[Path] = typer.Option(None, help="where the results files go"),
+    run_id: Optional[str] = typer.Option(None),
+):
+    """Few-shot experiment: raw vs curated data, ablations and reference arms, several seeds, CIs."""
+    from schemas.config import ConfigError, RunConfig
+
+    overrides: dict = {"experiment": {}}
+    if k:
+        overrides["experiment"]["ks"] = list(k)
+    if seeds is not None:
+        overrides["experiment"]["seeds"] = list(range(seeds))
+    if trainer:
+        overrides["experiment"]["trainer"] = trainer
+    if embedding_mode:
+        overrides["experiment"]["embedding_mode"] = embedding_mode
+    if references is not None:
+        overrides["experiment"]["reference_arms"] = [name for name in references.split(",") if name]
+    if results_dir:
+        overrides["experiment"]["results_dir"] = str(results_dir.resolve())
+    try:
+        if (config is None) == (data is None):
+            raise ConfigError("give either --config or --data")
+        if config is not None:
+            run_config = RunConfig.load(config, overrides)
+        else:
+            run_config = RunConfig.from_data_file(data, text_column, label_column, overrides)
+        from flows.experiment import experiment_flow
+
+        summary = experiment_flow(run_config, run_id)
+    except (*_known_errors(), _sampling_error()) as error:
+        _fail(error, 1 if type(error).__name__ == "ContractViolation" else 2)
+    print_experiment(summary)
+
+
+def _sampling_error():
+    from experiments.sampling import SamplingError
+
+    return SamplingError
+
+
+def print_experiment(summary: dict) -> None:
+    table = Table(title="pdap experiment: paired macro-F1 uplift over raw k-shot data (points)")
+    for column in ("arm", "k", "seeds", "uplift", "95% CI"):
+        table.add_column(column)
+    for row in summary["uplifts"]:
+        ci = "n/a" if row["n"] < 2 else f"[{row['ci_low'] * 100:+.2f}, {row['ci_high'] * 100:+.2f}]"
+        table.add_row(row["arm"], str(row["k"]), str(row["n"]), f"{row['mean'] * 100:+.2f}", ci)
+    console.print(table)
+    arms = Table(title="macro-F1 by arm (mean ± std over seeds)")
+    for column in ("trainer", "arm", "k", "macro-F1"):
+        arms.add_column(column)
+    for row in summary["arms"]:
+        spread = "" if row["n"] < 2 else f" ± {row['std']:.3f}"
+        arms.add_row(row["trainer"], row["arm"], str(row["k"]), f"{row['mean']:.3f}{spread}")
+    console.print(arms)
+    for name in ("records", "markdown", "plot"):
+        console.print(f"{name + ':':10} {summary[name]}")
+    console.print(f"{'run:':10} {summary['run_dir']}")
+
+
+@app.command()
 def export(
     run_dir: Path = typer.Argument(..., help="a run folder written by `pdap curate`"),
     out: Path = typer.Argument(..., help="where to save the Hugging Face dataset (save_to_disk)"),

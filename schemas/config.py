@@ -8,6 +8,7 @@ from pathlib import Path
 import yaml
 from pydantic import Field, ValidationError
 
+from experiments.config import ExperimentConfig
 from schemas.strict import StrictModel
 from stages.cleaning import CleaningConfig
 from stages.ingest import IngestConfig
@@ -25,6 +26,7 @@ class RunConfig(StrictModel):
     runs_dir: Path = Path("runs")
     ingest: IngestConfig
     cleaning: CleaningConfig = CleaningConfig()
+    experiment: ExperimentConfig = ExperimentConfig()
 
     @classmethod
     def load(cls, path: str | Path, overrides: dict | None = None) -> "RunConfig":
@@ -46,12 +48,39 @@ class RunConfig(StrictModel):
             raise ConfigError(f"{path}: " + "; ".join(_describe(problem) for problem in error.errors())) from None
         return config.resolve_paths(path.parent)
 
-    def resolve_paths(self, base: Path) -> "RunConfig":
-        """Return a copy with relative source paths and runs_dir made absolute against `base`."""
-        sources = [s.model_copy(update={"path": _absolute(s.path, base)}) for s in self.ingest.sources]
-        return self.model_copy(
-            update={"runs_dir": _absolute(self.runs_dir, base), "ingest": self.ingest.model_copy(update={"sources": sources})}
+    @classmethod
+    def from_data_file(cls, path: Path, text_column: str, label_column: str, overrides: dict | None = None) -> "RunConfig":
+        """A run config for one data file with the fixed eval rule (SHA-256 of the text is even)."""
+        path = Path(path).resolve()
+        raw = _merge(
+            {
+                "name": "".join(c if c.isalnum() or c in "_.-" else "_" for c in path.stem) or "data",
+                "runs_dir": str(Path.cwd() / "runs"),
+                "ingest": {"sources": [{"path": str(path)}], "columns": {"text": text_column, "label": label_column}, "eval_rule": "sha256_even"},
+                "experiment": {"results_dir": str(Path.cwd() / "benchmarks" / "results")},
+            },
+            overrides or {},
         )
+        try:
+            return cls.model_validate(raw)
+        except ValidationError as error:
+            raise ConfigError(f"{path}: " + "; ".join(_describe(problem) for problem in error.errors())) from None
+
+    def resolve_paths(self, base: Path) -> "RunConfig":
+        """Return a copy with relative source, run and results paths made absolute against `base`."""
+        sources = [s.model_copy(update={"path": _absolute(s.path, base)}) for s in self.ingest.sources]
+        experiment = self.experiment.model_copy(update={"results_dir": _absolute(self.experiment.results_dir, base)})
+        return self.model_copy(
+            update={
+                "runs_dir": _absolute(self.runs_dir, base),
+                "ingest": self.ingest.model_copy(update={"sources": sources}),
+                "experiment": experiment,
+            }
+        )
+
+    @property
+    def dataset_name(self) -> str:
+        return self.experiment.dataset or self.name
 
 
 def _absolute(path: Path, base: Path) -> Path:

@@ -1,0 +1,92 @@
+"""Results files of an experiment: JSON Lines records, a Markdown summary and an F1-against-k plot."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from pathlib import Path
+
+from experiments.metrics import mean_confidence_interval
+from flows.run_folder import atomic_write_bytes
+
+RECORD_KEY = ("dataset", "trainer", "arm", "k", "seed", "embedding_mode")
+
+
+def merge_records(path: Path, new: list[dict]) -> list[dict]:
+    """Existing records of `path` with those of the same cell replaced by `new`; written back sorted."""
+    old = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()] if path.exists() else []
+    replaced = {tuple(record.get(field) for field in RECORD_KEY) for record in new}
+    kept = [record for record in old if tuple(record.get(field) for field in RECORD_KEY) not in replaced]
+    merged = sorted(kept + new, key=lambda r: (r["trainer"], r.get("embedding_mode", ""), r["arm"], r["k"], r["seed"]))
+    atomic_write_bytes(path, "".join(json.dumps(record, sort_keys=True) + "\n" for record in merged).encode("utf-8"))
+    return merged
+
+
+def summarize(records: list[dict]) -> tuple[list[dict], list[dict]]:
+    """Per (trainer, mode, arm, k): mean/std/CI of macro-F1; and paired uplift of every arm over raw."""
+    cells = defaultdict(dict)
+    for record in records:
+        group = (record["trainer"], record.get("embedding_mode", "truncate"), record["k"])
+        cells[group].setdefault(record["arm"], {})[record["seed"]] = record["macro_f1"]
+    arms, uplifts = [], []
+    for (trainer, mode, k), by_arm in sorted(cells.items()):
+        raw = by_arm.get("raw", {})
+        for arm, scores in sorted(by_arm.items()):
+            arms.append({"trainer": trainer, "embedding_mode": mode, "arm": arm, "k": k, **mean_confidence_interval(list(scores.values()))})
+            paired = [scores[seed] - raw[seed] for seed in sorted(scores) if seed in raw]
+            if arm != "raw" and paired:
+                uplifts.append({"trainer": trainer, "embedding_mode": mode, "arm": arm, "k": k, **mean_confidence_interval(paired)})
+    return arms, uplifts
+
+
+def _number(value: float, scale: float = 1.0) -> str:
+    return "n/a" if value != value else f"{value * scale:.3f}"
+
+
+def write_markdown(records: list[dict], path: Path, title: str) -> None:
+    arms, uplifts = summarize(records)
+    lines = [f"# {title}", "", "Macro-F1 on the eval split, mean ± standard deviation over seeds (n), 95% t-interval.", ""]
+    lines += ["| trainer | embedding | arm | k | n | macro-F1 mean | std | 95% CI |", "|---|---|---|---:|---:|---:|---:|---|"]
+    for row in arms:
+        lines.append(
+            f"| {row['trainer']} | {row['embedding_mode']} | {row['arm']} | {row['k']} | {row['n']} | {_number(row['mean'])} | "
+            f"{_number(row['std'])} | [{_number(row['ci_low'])}, {_number(row['ci_high'])}] |"
+        )
+    lines += ["", "Paired uplift over the raw k-shot data (same trainer, seed and k), in macro-F1 points.", ""]
+    lines += ["| trainer | embedding | arm | k | n | uplift mean | std | 95% CI |", "|---|---|---|---:|---:|---:|---:|---|"]
+    for row in uplifts:
+        lines.append(
+            f"| {row['trainer']} | {row['embedding_mode']} | {row['arm']} | {row['k']} | {row['n']} | {_number(row['mean'], 100)} | "
+            f"{_number(row['std'], 100)} | [{_number(row['ci_low'], 100)}, {_number(row['ci_high'], 100)}] |"
+        )
+    atomic_write_bytes(path, ("\n".join(lines) + "\n").encode("utf-8"))
+
+
+def plot_f1_against_k(records: list[dict], path: Path, title: str) -> None:
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    arms, _ = summarize(records)
+    series = defaultdict(list)
+    for row in arms:
+        series[(row["trainer"], row["embedding_mode"], row["arm"])].append(row)
+    figure, axis = plt.subplots(figsize=(8, 5))
+    for (trainer, mode, arm), rows in sorted(series.items()):
+        rows.sort(key=lambda r: r["k"])
+        ks = [r["k"] for r in rows]
+        axis.errorbar(ks, [r["mean"] for r in rows], yerr=[0 if r["std"] != r["std"] else r["std"] for r in rows], marker="o", capsize=3, label=f"{trainer}/{mode}: {arm}")
+    axis.set_xscale("log")
+    axis.set_xlabel("labeled examples per class (k)")
+    axis.set_ylabel("macro-F1 on eval (mean ± std over seeds)")
+    axis.set_title(title)
+    axis.grid(alpha=0.3)
+    axis.legend(fontsize=7, loc="lower right")
+    buffer = io.BytesIO()
+    figure.tight_layout()
+    figure.savefig(buffer, format="png", dpi=110, metadata={"Software": None})
+    plt.close(figure)
+    atomic_write_bytes(path, buffer.getvalue())

