@@ -1,0 +1,52 @@
+"""A real Prefect run of the experiment flow on a tiny data file, as `pdap experiment --data` builds it."""
+
+import csv
+import json
+
+import pytest
+
+from experiments.sampling import SamplingError
+from flows.experiment import experiment_flow
+from schemas.config import RunConfig
+
+pytestmark = pytest.mark.slow
+
+TOPICS = {
+    "sport": "football tennis match goal team race runner stadium coach league",
+    "cooking": "sauce garlic bake bread oven butter soup recipe onion pepper",
+    "finance": "bank interest stock market bond profit inflation loan investor price",
+}
+
+
+@pytest.fixture
+def data_file(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "topics.csv"
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["sentence", "topic"])
+        for label, words in TOPICS.items():
+            vocabulary = words.split()
+            for i in range(14):
+                writer.writerow([f"Item {i}: " + " ".join(vocabulary[(i + j) % 10] for j in range(6)) + ".", label])
+    return path
+
+
+def test_experiment_flow_writes_paired_records_for_every_arm(data_file, tmp_path):
+    overrides = {"experiment": {"ks": [2], "seeds": [0, 1], "reference_arms": ["tfidf_lr", "frozen_lr"], "results_dir": str(tmp_path / "results")}}
+    config = RunConfig.from_data_file(data_file, "sentence", "topic", overrides)
+    summary = experiment_flow(config, run_id="exp")
+    records = [json.loads(line) for line in (tmp_path / "results" / "experiment_topics.jsonl").read_text().splitlines()]
+    arms = {(r["arm"], r["seed"]) for r in records}
+    assert arms == {(arm, seed) for arm in ("raw", "curated", "without:clean", "ref:tfidf_lr", "ref:frozen_lr") for seed in (0, 1)}
+    for record in records:
+        assert record["dataset"] == "topics" and record["trainer"] == "head" and record["k"] == 2
+        assert 0.0 <= record["macro_f1"] <= 1.0 and set(record["per_class_f1"]) == set(TOPICS)
+        assert record["n_train"] == 6 or record["arm"] != "raw"
+    assert (tmp_path / "results" / "experiment_topics.md").read_text().count("| curated |") == 2
+    assert (tmp_path / "results" / "experiment_topics.png").read_bytes()[:4] == b"\x89PNG"
+    assert {u["arm"] for u in summary["uplifts"]} == {"curated", "without:clean", "ref:tfidf_lr", "ref:frozen_lr"}
+
+    too_many = RunConfig.from_data_file(data_file, "sentence", "topic", {"experiment": {"ks": [40], "results_dir": str(tmp_path)}})
+    with pytest.raises(SamplingError, match="k=40"):
+        experiment_flow(too_many, run_id="exp-too-many")

