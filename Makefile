@@ -15,7 +15,7 @@ export HF_DATASETS_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install resources demo test bench bench-clean clean-runs
+.PHONY: install resources demo test bench bench-clean bench-experiment bench-finetune bench-setfit clean-runs
 
 install: $(INSTALLED)
 
@@ -37,10 +37,19 @@ demo: install resources
 test: install resources
 	$(PY) -m pytest
 
-bench: bench-clean
+bench: bench-clean bench-experiment
 
 bench-clean: install resources
 	$(PY) benchmarks/bench_clean.py
+
+bench-experiment: install resources
+	$(VENV)/bin/pdap experiment --config configs/demo.yaml --references tfidf_lr,frozen_lr
+
+bench-finetune: install resources
+	$(VENV)/bin/pdap experiment --config configs/demo.yaml --k 100 --seeds 1 --trainer finetune --references ''
+
+bench-setfit: install resources
+	$(VENV)/bin/pdap experiment --config configs/demo.yaml --k 10 --seeds 3 --references setfit
 
 clean-runs:
 	rm -rf runs

@@ -73,3 +73,14 @@ def test_finetune_trainer_learns_and_repeats_itself():
     predicted = trainer.fit_predict(texts, targets, [t for t, _ in test], labels, seed=1)
     assert np.mean([p == l for p, (_, l) in zip(predicted, test)]) >= 0.95
     assert predicted == trainer.fit_predict(texts, targets, [t for t, _ in test], labels, seed=1)
+
+
+@pytest.mark.slow
+def test_setfit_trainer_runs_offline_on_the_bundled_model():
+    from model_hooks.trainers import SetFitTrainer
+
+    train, test = split_data()
+    predicted = SetFitTrainer(iterations=2).fit_predict(
+        [t for t, _ in train], [l for _, l in train], [t for t, _ in test], sorted(TOPICS), seed=0
+    )
+    assert np.mean([p == l for p, (_, l) in zip(predicted, test)]) >= 0.8
