@@ -89,6 +89,14 @@ def new_run_id(config: RunConfig) -> str:
     return f"{config.name}-{dt.datetime.now(dt.timezone.utc):%Y%m%d-%H%M%S}-{digest}"
 
 
+def start_run(config: RunConfig, run_id: str | None) -> RunFolder:
+    """Create runs/<run_id>/ and record the resolved configuration in it."""
+    folder = RunFolder(Path(config.runs_dir) / (run_id or new_run_id(config)))
+    folder.root.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(folder.root / "config.json", config.model_dump(mode="json"))
+    return folder
+
+
 def funnel(folder: RunFolder) -> list[dict]:
     """Rows in, out and rejected by reason for every stage that ran."""
     rows = []
@@ -113,9 +121,7 @@ def funnel(folder: RunFolder) -> list[dict]:
 @flow(name="curate")
 def curate_flow(config: RunConfig, run_id: str | None = None) -> dict:
     """Ingest and clean `config`'s sources into runs/<run_id>/; return a summary."""
-    folder = RunFolder(Path(config.runs_dir) / (run_id or new_run_id(config)))
-    folder.root.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(folder.root / "config.json", config.model_dump(mode="json"))
+    folder = start_run(config, run_id)
     raw_path = ingest_task(config, str(folder.root))
     clean_path = clean_task(config, str(folder.root), raw_path)
     table = funnel(folder)

@@ -12,9 +12,9 @@ from prefect.cache_policies import NO_CACHE
 from experiments.report import merge_records, plot_f1_against_k, summarize, write_markdown
 from experiments.runner import run_cell
 from experiments.sampling import check_classes
-from flows.curate import ingest_task, new_run_id, run_labels
+from flows.curate import ingest_task, run_labels, start_run
 from flows.progress import progress_bar
-from flows.run_folder import RunFolder, atomic_write_json
+from flows.run_folder import atomic_write_json
 from schemas.config import RunConfig
 
 EMBEDDING_MODELS = {"head", "frozen_lr"}
@@ -72,9 +72,7 @@ def results_task(config: RunConfig, records: list[dict], run_root: str) -> dict:
 @flow(name="experiment")
 def experiment_flow(config: RunConfig, run_id: str | None = None) -> dict:
     """Run every (k, seed) cell of `config.experiment` and write the results files."""
-    folder = RunFolder(Path(config.runs_dir) / (run_id or new_run_id(config)))
-    folder.root.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(folder.root / "config.json", config.model_dump(mode="json"))
+    folder = start_run(config, run_id)
     raw_path = ingest_task(config, str(folder.root))
     labels = run_labels(config, Path(raw_path))
     pool = pq.read_table(raw_path, columns=["label", "split"]).to_pylist()

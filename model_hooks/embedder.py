@@ -128,7 +128,7 @@ class Embedder:
         window = MAX_TOKENS - 2
         chunks, owners, weights = [], [], []
         for index, text in enumerate(texts):
-            ids = tokenizer(text, add_special_tokens=False, truncation=False)["input_ids"] or [tokenizer.unk_token_id]
+            ids = tokenizer(text, add_special_tokens=False, truncation=False, verbose=False)["input_ids"] or [tokenizer.unk_token_id]
             for start in range(0, len(ids), window):
                 piece = ids[start : start + window]
                 chunks.append(tokenizer.decode(piece))
