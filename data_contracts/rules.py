@@ -71,3 +71,27 @@ class RejectsHaveAReason(E.ExpectColumnValuesToNotBeNull):
 
 class NoEvalRowIsRejected(E.ExpectColumnValuesToNotBeInSet):
     description: str = "Stages never drop eval rows"
+
+
+class OpIsKnown(E.ExpectColumnValuesToBeInSet):
+    description: str = "Every synthetic row names the augmenter or rule that made it"
+
+
+class AugmentedRowsHaveALabeledParent(E.ExpectColumnValuesToBeInSet):
+    description: str = "Every augmented row's parent is a labeled original row"
+
+
+class AugmentedRowsKeepTheirParentsLabel(E.ExpectColumnValuesToBeInSet):
+    description: str = "Every augmented row carries its parent's label"
+
+
+class AugmentedRowsKeepProtectedTerms(E.ExpectColumnValuesToBeInSet):
+    description: str = "The protected domain terms of a parent survive in its augmented children"
+
+
+class AugmentedRowsHaveASimilarity(E.ExpectColumnValuesToNotBeNull):
+    description: str = "Every augmented row carries its similarity to its parent"
+
+
+class SyntheticRowsHaveADomainScore(E.ExpectColumnValuesToNotBeNull):
+    description: str = "Every non-eval row carries a domain relevance score"

@@ -9,7 +9,7 @@ import pyarrow.compute as pc
 from great_expectations.expectations.row_conditions import Column
 
 from data_contracts import rules
-from schemas.rows import ORIGINS, ROW_COLUMNS, SPLITS, Split
+from schemas.rows import ORIGINS, ROW_COLUMNS, SPLITS, Origin, Split
 from stages.cleaning import CleaningConfig, repaired_keys
 from stages.near_duplicates import duplicate_groups
 
@@ -59,21 +59,70 @@ def clean_suite(labels, cleaning: CleaningConfig, rows_in: int, rows_rejected: i
     ]
 
 
-def with_clean_checks(clean: pa.Table, raw: pa.Table, cleaning: CleaningConfig) -> pa.Table:
-    """Add the columns the clean suite checks, computed independently of the cleaning stage's decisions.
-
-    `duplicates_eval_row`: the row's repaired text is an exact or near duplicate of a raw eval row.
-    `eval_row_unchanged`: an eval row's (id, text) pair is the one it had at ingest.
-    """
+def eval_unchanged_column(rows: pa.Table, raw: pa.Table) -> pa.Array:
+    """True where a row's (id, text) pair is that of a raw eval row."""
     raw_eval = raw.filter(pc.equal(raw.column("split"), Split.EVAL.value))
-    is_eval = np.asarray(clean.column("split").to_pylist(), dtype=object) == Split.EVAL.value
-    texts = pl.concat([pl.Series(clean.column("text").combine_chunks()), pl.Series(raw_eval.column("text").combine_chunks())])
+    raw_pairs = set(zip(raw_eval.column("id").to_pylist(), raw_eval.column("text").to_pylist()))
+    return pa.array([pair in raw_pairs for pair in zip(rows.column("id").to_pylist(), rows.column("text").to_pylist())])
+
+
+def duplicates_eval_column(rows: pa.Table, raw: pa.Table, cleaning: CleaningConfig) -> pa.Array:
+    """True where a non-eval row's repaired text is an exact or near duplicate of a raw eval row."""
+    raw_eval = raw.filter(pc.equal(raw.column("split"), Split.EVAL.value))
+    is_eval = np.asarray(rows.column("split").to_pylist(), dtype=object) == Split.EVAL.value
+    texts = pl.concat([pl.Series(rows.column("text").combine_chunks()), pl.Series(raw_eval.column("text").combine_chunks())])
     keys = repaired_keys(texts.cast(pl.String), cleaning)
     _, groups = duplicate_groups(keys, cleaning.minhash if cleaning.near_duplicates else None)
-    eval_groups = set(groups[clean.num_rows :].tolist())
-    duplicates_eval = np.isin(groups[: clean.num_rows], list(eval_groups)) & ~is_eval
-    raw_pairs = set(zip(raw_eval.column("id").to_pylist(), raw_eval.column("text").to_pylist()))
-    unchanged = [pair in raw_pairs for pair in zip(clean.column("id").to_pylist(), clean.column("text").to_pylist())]
-    return clean.append_column("duplicates_eval_row", pa.array(duplicates_eval)).append_column(
-        "eval_row_unchanged", pa.array(unchanged)
+    eval_groups = list(set(groups[rows.num_rows :].tolist()))
+    return pa.array(np.isin(groups[: rows.num_rows], eval_groups) & ~is_eval)
+
+
+def with_clean_checks(clean: pa.Table, raw: pa.Table, cleaning: CleaningConfig) -> pa.Table:
+    """Add the columns the clean suite checks, computed independently of the cleaning stage's decisions."""
+    return clean.append_column("duplicates_eval_row", duplicates_eval_column(clean, raw, cleaning)).append_column(
+        "eval_row_unchanged", eval_unchanged_column(clean, raw)
     )
+
+
+def with_synthetic_checks(rows: pa.Table, raw: pa.Table, protected_terms: frozenset[str]) -> pa.Table:
+    """Add the columns the augmented and adapted suites check about synthetic rows."""
+    from stages.augmenters import keeps_protected_terms
+
+    originals = {
+        row["id"]: row
+        for row in rows.select(["id", "text", "label", "split", "origin"]).to_pylist()
+        if row["origin"] == Origin.ORIGINAL.value and row["split"] == Split.LABELED.value
+    }
+    has_parent, same_label, kept_terms = [], [], []
+    for row in rows.select(["text", "label", "origin", "parent_id"]).to_pylist():
+        parent = originals.get(row["parent_id"]) if row["origin"] == Origin.AUGMENTED.value else None
+        has_parent.append(parent is not None)
+        same_label.append(parent is not None and parent["label"] == row["label"])
+        kept_terms.append(parent is not None and keeps_protected_terms(parent["text"], row["text"], protected_terms))
+    return (
+        rows.append_column("parent_is_labeled_original", pa.array(has_parent))
+        .append_column("label_matches_parent", pa.array(same_label))
+        .append_column("keeps_parent_protected_terms", pa.array(kept_terms))
+        .append_column("eval_row_unchanged", eval_unchanged_column(rows, raw))
+    )
+
+
+DERIVED_SYNTHETIC_COLUMNS = ["parent_is_labeled_original", "label_matches_parent", "keeps_parent_protected_terms", "eval_row_unchanged"]
+AUGMENTED = Column("origin") == Origin.AUGMENTED.value
+
+
+def synthetic_suite(labels, known_ops: list[str], rows_expected: int, scored: bool) -> list:
+    """Rules of the augmented (scored=False) and adapted (scored=True) boundaries."""
+    found = [
+        *row_rules(labels, DERIVED_SYNTHETIC_COLUMNS),
+        rules.OpIsKnown(column="op", value_set=sorted(known_ops), row_condition=Column("origin") != Origin.ORIGINAL.value),
+        rules.AugmentedRowsHaveALabeledParent(column="parent_is_labeled_original", value_set=[True], row_condition=AUGMENTED),
+        rules.AugmentedRowsKeepTheirParentsLabel(column="label_matches_parent", value_set=[True], row_condition=AUGMENTED),
+        rules.AugmentedRowsKeepProtectedTerms(column="keeps_parent_protected_terms", value_set=[True], row_condition=AUGMENTED),
+        rules.AugmentedRowsHaveASimilarity(column="similarity", row_condition=AUGMENTED),
+        rules.EvalRowsAreUnchanged(column="eval_row_unchanged", value_set=[True], row_condition=Column("split") == Split.EVAL.value),
+        rules.RowsAreAccountedFor(value=rows_expected),
+    ]
+    if scored:
+        found.append(rules.SyntheticRowsHaveADomainScore(column="domain_score", row_condition=NOT_EVAL))
+    return found

@@ -19,15 +19,22 @@ def _split(rows: pa.Table, split: Split) -> pa.Table:
     return rows.filter(pc.equal(rows.column("split"), split.value))
 
 
-def training_arms(drawn: pa.Table, config) -> dict[str, pa.Table]:
-    """Labeled training rows per arm: raw, curated, and curated with each stage switched off."""
+def training_arms(drawn: pa.Table, config, seed: int) -> dict[str, pa.Table]:
+    """Labeled training rows per arm.
+
+    `without:<stage>` reruns the pipeline with that stage off. `without:<op>` removes the rows
+    an op contributed from the curated rows (downstream decisions are not recomputed).
+    """
     arms = {"raw": _split(drawn, Split.LABELED)}
-    curated, _ = run_pipeline(drawn, config)
+    curated, _ = run_pipeline(drawn, config, seed)
     arms["curated"] = _split(curated, Split.LABELED)
     if config.experiment.ablations:
         for stage in STAGE_NAMES:
-            without, _ = run_pipeline(drawn, config, skip=frozenset({stage}))
+            without, _ = run_pipeline(drawn, config, seed, skip=frozenset({stage}))
             arms[f"without:{stage}"] = _split(without, Split.LABELED)
+        ops = arms["curated"].column("op")
+        for op in sorted(set(ops.drop_null().to_pylist())):
+            arms[f"without:{op}"] = arms["curated"].filter(pc.invert(pc.fill_null(pc.equal(ops, op), False)))
     return arms
 
 
@@ -47,7 +54,7 @@ def run_cell(rows: pa.Table, config, labels: list[str], k: int, seed: int) -> li
     drawn = draw_k_shot(rows, k, seed)
     eval_rows = _split(drawn, Split.EVAL)
     eval_texts, eval_labels = eval_rows.column("text").to_pylist(), eval_rows.column("label").to_pylist()
-    runs = [(arm, train, make_trainer(settings.trainer, settings.embedding_mode)) for arm, train in training_arms(drawn, config).items()]
+    runs = [(arm, train, make_trainer(settings.trainer, settings.embedding_mode)) for arm, train in training_arms(drawn, config, seed).items()]
     for reference in settings.reference_arms:
         if reference == "setfit" and k > settings.setfit_max_k:
             continue

@@ -42,7 +42,7 @@ def curate(
     config: Path = typer.Option(..., "--config", "-c", help="YAML or TOML run configuration"),
     run_id: Optional[str] = typer.Option(None, help="name of the run folder (default: <name>-<time>-<hash>)"),
 ):
-    """Run the curate flow (ingest, clean) and print where the outputs are."""
+    """Run the curate flow (ingest, clean, augment, adapt) and print where the outputs are."""
     from schemas.config import RunConfig
 
     try:
@@ -57,11 +57,12 @@ def curate(
 
 def print_summary(summary: dict) -> None:
     table = Table(title="pdap curate: rows through each stage")
-    for column in ("stage", "rows in", "rows out", "rejected", "by reason", "seconds"):
+    for column in ("stage", "rows in", "added", "rows out", "rejected", "by reason", "seconds"):
         table.add_column(column, overflow="fold")
     for row in summary["funnel"]:
         table.add_row(
-            row["stage"], str(row["rows_in"]), str(row["rows_out"]), str(row["rejected"]), row["rejected_by_reason"], f"{row['seconds']:.1f}"
+            row["stage"], str(row["rows_in"]), str(row["added"]), str(row["rows_out"]), str(row["rejected"]),
+            row["rejected_by_reason"], f"{row['seconds']:.1f}",
         )
     console.print(table)
     splits = ", ".join(f"{name}={count}" for name, count in sorted(summary["splits"].items()))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 from functools import lru_cache
 from pathlib import Path
 
@@ -12,16 +13,20 @@ from prefect import flow, task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-from data_contracts.suites import clean_suite, raw_suite, rejects_rules, with_clean_checks
+from data_contracts.suites import clean_suite, raw_suite, rejects_rules, synthetic_suite, with_clean_checks, with_synthetic_checks
 from data_contracts.validate import ContractValidator
+from experiments.sampling import draw_k_shot
 from flows.progress import progress_bar
 from flows.run_folder import RunFolder, atomic_write_json
 from schemas.config import RunConfig
 from schemas.rows import Split
+from stages.augmenters import AUGMENTER_NAMES
 from stages.cleaning import clean
+from stages.domain_adaptation import PSEUDO_LABEL_OP, adapt, build_domain_inputs
 from stages.ingest import ingest
+from stages.semantic_augmentation import augment
 
-STAGES = ("ingest", "clean")
+STAGES = ("ingest", "clean", "augment", "adapt")
 
 
 @lru_cache(maxsize=4)
@@ -84,6 +89,49 @@ def clean_task(config: RunConfig, run_root: str, raw_path: str) -> str:
     return str(path)
 
 
+@task(name="augment", cache_policy=NO_CACHE)
+def augment_task(config: RunConfig, run_root: str, raw_path: str, clean_path: str) -> str:
+    folder = RunFolder(Path(run_root))
+    rows = pq.read_table(clean_path)
+    if config.labeled_per_class is not None:
+        rows = draw_k_shot(rows, config.labeled_per_class, config.seed)
+    domain = build_domain_inputs(rows, config.domain, config.seed)
+    atomic_write_json(folder.root / "domain" / "protected_terms.json", sorted(domain.protected_terms))
+    result = augment(rows, config.augmentation, domain, config.seed)
+    path = folder.write_stage("augment", result.kept, result.rejected, result.stats)
+    expected = result.stats["rows_in"] + result.stats["generated"] - result.rejected.num_rows
+    checked = with_synthetic_checks(result.kept, pq.read_table(raw_path), domain.protected_terms)
+    _check(
+        folder,
+        "20_augmented",
+        [
+            ("20_augmented", checked, synthetic_suite(run_labels(config, Path(raw_path)), list(AUGMENTER_NAMES), expected, scored=False)),
+            ("20_augmented.rejects", result.rejected, rejects_rules(eval_may_be_rejected=False)),
+        ],
+    )
+    return str(path)
+
+
+@task(name="adapt", cache_policy=NO_CACHE)
+def adapt_task(config: RunConfig, run_root: str, raw_path: str, augmented_path: str) -> str:
+    folder = RunFolder(Path(run_root))
+    rows = pq.read_table(augmented_path)
+    result = adapt(rows, config.domain, config.seed)
+    path = folder.write_stage("adapt", result.kept, result.rejected, result.stats)
+    protected = frozenset(json.loads((folder.root / "domain" / "protected_terms.json").read_text(encoding="utf-8")))
+    checked = with_synthetic_checks(result.kept, pq.read_table(raw_path), protected)
+    known_ops = [*AUGMENTER_NAMES, PSEUDO_LABEL_OP]
+    _check(
+        folder,
+        "30_adapted",
+        [
+            ("30_adapted", checked, synthetic_suite(run_labels(config, Path(raw_path)), known_ops, rows.num_rows - result.rejected.num_rows, scored=True)),
+            ("30_adapted.rejects", result.rejected, rejects_rules(eval_may_be_rejected=False)),
+        ],
+    )
+    return str(path)
+
+
 def new_run_id(config: RunConfig) -> str:
     digest = hashlib.sha256(config.model_dump_json().encode()).hexdigest()[:6]
     return f"{config.name}-{dt.datetime.now(dt.timezone.utc):%Y%m%d-%H%M%S}-{digest}"
@@ -109,6 +157,7 @@ def funnel(folder: RunFolder) -> list[dict]:
             {
                 "stage": stage,
                 "rows_in": stats["rows_in"],
+                "added": stats.get("generated", 0) + stats.get("pseudo_labeled", 0),
                 "rows_out": stats["rows_out"],
                 "rejected": sum(reasons.values()),
                 "rejected_by_reason": ", ".join(f"{reason}={count}" for reason, count in sorted(reasons.items())) or "-",
@@ -120,16 +169,18 @@ def funnel(folder: RunFolder) -> list[dict]:
 
 @flow(name="curate")
 def curate_flow(config: RunConfig, run_id: str | None = None) -> dict:
-    """Ingest and clean `config`'s sources into runs/<run_id>/; return a summary."""
+    """Ingest, clean, augment and adapt `config`'s sources into runs/<run_id>/; return a summary."""
     folder = start_run(config, run_id)
     raw_path = ingest_task(config, str(folder.root))
     clean_path = clean_task(config, str(folder.root), raw_path)
+    augmented_path = augment_task(config, str(folder.root), raw_path, clean_path)
+    final_path = adapt_task(config, str(folder.root), raw_path, augmented_path)
     table = funnel(folder)
     create_table_artifact(key="curate-funnel", table=table, description=f"Rows through each stage of {folder.root.name}")
-    split_counts = pq.read_table(clean_path, columns=["split"]).column("split").value_counts().to_pylist()
+    split_counts = pq.read_table(final_path, columns=["split"]).column("split").value_counts().to_pylist()
     summary = {
         "run_dir": str(folder.root),
-        "output": clean_path,
+        "output": final_path,
         "funnel": table,
         "splits": {item["values"]: item["counts"] for item in split_counts},
         "data_docs": str(folder.data_docs_dir / "index.html"),

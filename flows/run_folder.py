@@ -14,7 +14,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-BOUNDARY_FILES = {"ingest": "00_raw", "clean": "10_clean"}
+BOUNDARY_FILES = {"ingest": "00_raw", "clean": "10_clean", "augment": "20_augmented", "adapt": "30_adapted"}
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:

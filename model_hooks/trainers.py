@@ -55,6 +55,11 @@ class HeadTrainer:
         return self.fit_predict_vectors(embedder.embed(train_texts), train_labels, embedder.embed(test_texts), labels, seed)
 
     def fit_predict_vectors(self, train_x: np.ndarray, train_labels, test_x: np.ndarray, labels, seed) -> list[str]:
+        probabilities = self.fit_predict_proba_vectors(train_x, train_labels, test_x, labels, seed)
+        return [labels[i] for i in probabilities.argmax(axis=1)]
+
+    def fit_predict_proba_vectors(self, train_x: np.ndarray, train_labels, test_x: np.ndarray, labels, seed) -> np.ndarray:
+        """Class probabilities (columns in `labels` order) for `test_x`."""
         import torch
 
         _seed_everything(seed)
@@ -77,8 +82,8 @@ class HeadTrainer:
 
         optimizer.step(closure)
         with torch.no_grad():
-            predicted = layer(torch.from_numpy(np.ascontiguousarray(test_x, dtype=np.float32))).argmax(dim=1).numpy()
-        return [labels[i] for i in predicted]
+            logits = layer(torch.from_numpy(np.ascontiguousarray(test_x, dtype=np.float32)))
+            return torch.softmax(logits, dim=1).numpy()
 
 
 @dataclass

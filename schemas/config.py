@@ -11,7 +11,9 @@ from pydantic import Field, ValidationError
 from experiments.config import ExperimentConfig
 from schemas.strict import StrictModel
 from stages.cleaning import CleaningConfig
+from stages.domain_adaptation import DomainConfig
 from stages.ingest import IngestConfig
+from stages.semantic_augmentation import AugmentationConfig
 
 
 class ConfigError(ValueError):
@@ -24,8 +26,13 @@ class RunConfig(StrictModel):
     name: str = Field("pdap", pattern=r"^[A-Za-z0-9_.-]+$")
     seed: int = 0
     runs_dir: Path = Path("runs")
+    labeled_per_class: int | None = Field(
+        None, ge=1, description="curate runs: keep this many labeled rows per class after cleaning, the rest become unlabeled"
+    )
     ingest: IngestConfig
     cleaning: CleaningConfig = CleaningConfig()
+    augmentation: AugmentationConfig = AugmentationConfig()
+    domain: DomainConfig = DomainConfig()
     experiment: ExperimentConfig = ExperimentConfig()
 
     @classmethod

@@ -6,29 +6,57 @@ stages switched off for ablations.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Callable
 
 import pyarrow as pa
 
 from stages.base import StageResult
 from stages.cleaning import clean
+from stages.domain_adaptation import adapt, build_domain_inputs
+from stages.semantic_augmentation import AugmentationInputs, augment
 
-StageFunction = Callable[[pa.Table, object], StageResult]
 
-# (name, function of (rows, run config)) in pipeline order.
-PIPELINE: tuple[tuple[str, StageFunction], ...] = (("clean", lambda rows, config: clean(rows, config.cleaning)),)
+@dataclass
+class PipelineContext:
+    """The run config, the seed, and resources one stage prepares for the next."""
+
+    config: object
+    seed: int
+    domain: AugmentationInputs = field(default_factory=AugmentationInputs)
+
+
+def _clean(rows: pa.Table, context: PipelineContext) -> StageResult:
+    return clean(rows, context.config.cleaning)
+
+
+def _augment(rows: pa.Table, context: PipelineContext) -> StageResult:
+    context.domain = build_domain_inputs(rows, context.config.domain, context.seed)
+    return augment(rows, context.config.augmentation, context.domain, context.seed)
+
+
+def _adapt(rows: pa.Table, context: PipelineContext) -> StageResult:
+    return adapt(rows, context.config.domain, context.seed)
+
+
+PIPELINE: tuple[tuple[str, Callable[[pa.Table, PipelineContext], StageResult]], ...] = (
+    ("clean", _clean),
+    ("augment", _augment),
+    ("adapt", _adapt),
+)
 STAGE_NAMES = tuple(name for name, _ in PIPELINE)
 
 
-def run_pipeline(rows: pa.Table, config, skip: frozenset[str] = frozenset()) -> tuple[pa.Table, dict]:
+def run_pipeline(rows: pa.Table, config, seed: int, skip: frozenset[str] = frozenset()) -> tuple[pa.Table, dict]:
     """Run every stage not in `skip`; return the final rows and each stage's stats."""
     unknown = set(skip) - set(STAGE_NAMES)
     if unknown:
         raise ValueError(f"unknown stages {sorted(unknown)}; the pipeline has {list(STAGE_NAMES)}")
+    context = PipelineContext(config, seed)
     stats = {}
     for name, function in PIPELINE:
         if name in skip:
             continue
-        result = function(rows, config)
+        result = function(rows, context)
         rows, stats[name] = result.kept, result.stats
     return rows, stats

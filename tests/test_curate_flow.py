@@ -47,11 +47,13 @@ def test_curate_flow_writes_the_run_folder_and_is_deterministic(config_file):
     first = curate_flow(config, run_id="one")
     second = curate_flow(config, run_id="two")
     run = config_file.parent / "runs" / "one"
-    for name in ("00_raw.parquet", "10_clean.parquet", "rejects/ingest.parquet", "rejects/clean.parquet",
-                 "stats/ingest.json", "stats/clean.json", "contracts/00_raw.json", "contracts/10_clean.json",
-                 "data_docs/index.html", "config.json", "summary.json"):
+    for name in ("00_raw.parquet", "10_clean.parquet", "20_augmented.parquet", "30_adapted.parquet",
+                 "rejects/ingest.parquet", "rejects/clean.parquet", "rejects/augment.parquet", "rejects/adapt.parquet",
+                 "stats/ingest.json", "stats/clean.json", "stats/augment.json", "stats/adapt.json",
+                 "contracts/00_raw.json", "contracts/10_clean.json", "contracts/20_augmented.json", "contracts/30_adapted.json",
+                 "domain/protected_terms.json", "data_docs/index.html", "config.json", "summary.json"):
         assert (run / name).is_file(), name
-    for name in ("00_raw.parquet", "10_clean.parquet", "rejects/clean.parquet"):
+    for name in ("00_raw.parquet", "10_clean.parquet", "20_augmented.parquet", "30_adapted.parquet", "rejects/augment.parquet"):
         assert (run / name).read_bytes() == (config_file.parent / "runs" / "two" / name).read_bytes(), name
 
     ingest_stats = json.loads((run / "stats/ingest.json").read_text())
@@ -61,9 +63,15 @@ def test_curate_flow_writes_the_run_folder_and_is_deterministic(config_file):
     assert clean_stats["masked_EMAIL"] == 1
     curated = pq.read_table(run / "10_clean.parquet")
     assert curated.num_rows == 3 and "<EMAIL>" in " ".join(curated.column("text").to_pylist())
-    assert [row["stage"] for row in first["funnel"]] == ["ingest", "clean"]
-    assert first["funnel"] == [{**row, "seconds": row["seconds"]} for row in first["funnel"]]
-    assert second["splits"] == {"labeled": 3}
+    assert [row["stage"] for row in first["funnel"]] == ["ingest", "clean", "augment", "adapt"]
+    augment_stats = json.loads((run / "stats/augment.json").read_text())
+    assert augment_stats["rows_in"] + augment_stats["generated"] == augment_stats["rows_out"] + sum(
+        value for key, value in augment_stats.items() if key.startswith("dropped_")
+    )
+    assert augment_stats["ops_not_run"] == {"word_vector": "no in-domain word vectors (needs unlabeled or labeled in-domain text)"}
+    final = pq.read_table(run / "30_adapted.parquet")
+    originals = [row for row in final.to_pylist() if row["origin"] == "original"]
+    assert len(originals) == 3 and second["splits"]["labeled"] == final.num_rows
 
     with get_client(sync_client=True) as client:
         artifacts = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["curate-funnel"])))

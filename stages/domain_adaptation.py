@@ -1,0 +1,191 @@
+"""Stage 3, domain adaptation: keep the data in the target domain and add pseudo-labeled rows.
+
+Domain resources come from the in-domain text of the run (labeled and unlabeled rows, never
+eval): a lexicon of domain terms (protected from augmenters) and word vectors (domain
+synonyms for the `word_vector` augmenter). The stage itself:
+
+- relevance: every non-eval row gets `domain_score`, the cosine between its embedding and the
+  centroid of the original in-domain rows; an augmented row scoring below the
+  `relevance_quantile` of the original rows is rejected as `off_domain`;
+- pseudo-labeling: unlabeled rows predicted with at least `pseudo_min_confidence` become
+  labeled rows with `origin = pseudo_labeled`, at most `pseudo_per_class` per class, and with
+  `balance` equally many per class. With several rounds, predictions are cross-fitted: the
+  unlabeled rows are split in two folds by id, and a fold is labeled by a model trained only on
+  the labeled rows and the other fold's pseudo-labels, so no row's label comes from a model
+  that saw the row.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from functools import lru_cache
+
+import numpy as np
+import pyarrow as pa
+from pydantic import Field
+
+from schemas.rows import Origin, Split, conform_rows
+from schemas.strict import StrictModel
+from stages.base import ReasonLedger, StageResult
+from stages.semantic_augmentation import AugmentationInputs
+
+STAGE = "adapt"
+REASONS = ["off_domain"]
+PSEUDO_LABEL_OP = "pseudo_label"
+
+
+class DomainConfig(StrictModel):
+    enabled: bool = True
+    protect_terms: bool = True
+    lexicon_size: int = Field(200, ge=0)
+    word_vectors: bool = True
+    relevance_filter: bool = True
+    relevance_quantile: float = Field(0.02, ge=0.0, lt=1.0)
+    pseudo_label: bool = True
+    pseudo_min_confidence: float = Field(0.8, gt=0.0, le=1.0)
+    pseudo_per_class: int | None = Field(None, ge=0, description="default: the class's labeled original count")
+    balance: bool = True
+    pseudo_rounds: int = Field(1, ge=1, le=5)
+    embedding_mode: str = Field("truncate", pattern="^(truncate|chunk_mean)$")
+
+
+def _column(rows: pa.Table, name: str) -> np.ndarray:
+    return np.asarray(rows.column(name).to_pylist(), dtype=object)
+
+
+def in_domain_texts(rows: pa.Table) -> list[str]:
+    """Original labeled and unlabeled texts: the in-domain text the run may learn from."""
+    keep = (_column(rows, "split") != Split.EVAL.value) & (_column(rows, "origin") == Origin.ORIGINAL.value)
+    return [text for text, chosen in zip(rows.column("text").to_pylist(), keep) if chosen]
+
+
+def build_domain_inputs(rows: pa.Table, config: DomainConfig, seed: int) -> AugmentationInputs:
+    """Protected terms and word vectors mined from the run's in-domain text (eval excluded)."""
+    texts = in_domain_texts(rows)
+    if not config.enabled or not texts:
+        return AugmentationInputs()
+    digest = hashlib.sha256("\x1e".join(texts).encode("utf-8")).hexdigest()
+    return _domain_inputs(digest, tuple(texts), config, seed)
+
+
+@lru_cache(maxsize=4)
+def _domain_inputs(digest: str, texts: tuple[str, ...], config: DomainConfig, seed: int) -> AugmentationInputs:
+    """Cached per process: experiment cells share one pool, so they share one lexicon and one model."""
+    del digest  # part of the cache key only; hashing a tuple of long texts is slower
+    terms = frozenset()
+    if config.protect_terms and config.lexicon_size:
+        from stages.domain_lexicon import mine_domain_terms
+
+        terms = frozenset(term for term, _ in mine_domain_terms(list(texts), top_n=config.lexicon_size))
+    vectors = None
+    if config.word_vectors:
+        from model_hooks.word_vectors import train_word_vectors
+
+        try:
+            vectors = train_word_vectors(list(texts), seed=seed)
+        except ValueError:
+            vectors = None  # too little in-domain text; the word_vector op then reports it did not run
+    return AugmentationInputs(protected_terms=terms, vectors=vectors)
+
+
+def _fold(row_id: str) -> int:
+    return hashlib.sha256(row_id.encode()).digest()[0] % 2
+
+
+def adapt(rows: pa.Table, config: DomainConfig, seed: int) -> StageResult:
+    """Score domain relevance, reject off-domain synthetic rows, add pseudo-labeled rows."""
+    from model_hooks.embedder import get_embedder
+
+    started = time.perf_counter()
+    rows = conform_rows(rows)
+    ledger = ReasonLedger(rows.num_rows, REASONS)
+    stats = {"rows_in": rows.num_rows}
+    if not config.enabled:
+        return StageResult(rows, ledger.rejects_table(rows, STAGE), {**stats, "rows_out": rows.num_rows, **ledger.counts(), "seconds": 0.0})
+    split, origin = _column(rows, "split"), _column(rows, "origin")
+    non_eval = split != Split.EVAL.value
+    original = non_eval & (origin == Origin.ORIGINAL.value)
+    embedder = get_embedder(config.embedding_mode)
+    vectors = np.zeros((rows.num_rows, 384), dtype=np.float32)
+    vectors[non_eval] = embedder.embed([t for t, keep in zip(rows.column("text").to_pylist(), non_eval) if keep])
+
+    centroid = vectors[original].mean(axis=0)
+    centroid /= max(float(np.linalg.norm(centroid)), 1e-12)
+    score = np.where(non_eval, vectors @ centroid, np.nan)
+    rows = rows.set_column(rows.schema.get_field_index("domain_score"), rows.schema.field("domain_score"), pa.array(score, pa.float64(), from_pandas=True))
+    if config.relevance_filter and original.any():
+        floor = float(np.quantile(score[original], config.relevance_quantile))
+        off = np.flatnonzero(non_eval & ~original & (score < floor))
+        ledger.reject(off, "off_domain", [f"domain score {score[i]:.3f} < {floor:.3f}" for i in off])
+        stats["relevance_floor"] = round(floor, 6)
+
+    if config.pseudo_label:
+        rows, pseudo_stats = _pseudo_label(rows, vectors, ledger.kept_mask, config, seed)
+        stats.update(pseudo_stats)
+    kept = rows.filter(pa.array(ledger.kept_mask))
+    stats.update({"rows_out": kept.num_rows, **ledger.counts(), "seconds": round(time.perf_counter() - started, 3)})
+    return StageResult(kept=kept, rejected=ledger.rejects_table(rows, STAGE), stats=stats)
+
+
+def _pseudo_label(rows: pa.Table, vectors: np.ndarray, alive: np.ndarray, config: DomainConfig, seed: int) -> tuple[pa.Table, dict]:
+    """Turn confidently predicted unlabeled rows into labeled `pseudo_labeled` rows."""
+    from model_hooks.trainers import HeadTrainer
+
+    split, labels_column = _column(rows, "split"), _column(rows, "label")
+    labeled = np.flatnonzero(alive & (split == Split.LABELED.value))
+    unlabeled = np.flatnonzero(alive & (split == Split.UNLABELED.value))
+    classes = sorted(set(labels_column[labeled]))
+    if len(classes) < 2 or len(unlabeled) == 0:
+        return rows, {"pseudo_labeled": 0}
+    originals = _column(rows, "origin")[labeled] == Origin.ORIGINAL.value
+    cap = {c: config.pseudo_per_class if config.pseudo_per_class is not None else int((labels_column[labeled][originals] == c).sum()) for c in classes}
+    folds = np.asarray([_fold(i) for i in _column(rows, "id")[unlabeled]])
+    chosen: dict[int, tuple[str, float]] = {}
+    trainer = HeadTrainer()
+    for _ in range(config.pseudo_rounds):
+        proposals: dict[int, tuple[str, float]] = {}
+        for fold in (0, 1):
+            train_rows = list(labeled) + [row for row in chosen if folds[np.searchsorted(unlabeled, row)] != fold]
+            train_labels = [labels_column[row] if row not in chosen else chosen[row][0] for row in train_rows]
+            targets = unlabeled[folds == fold]
+            if len(targets) == 0:
+                continue
+            probabilities = trainer.fit_predict_proba_vectors(vectors[train_rows], train_labels, vectors[targets], classes, seed)
+            for row, p in zip(targets, probabilities):
+                proposals[int(row)] = (classes[int(p.argmax())], float(p.max()))
+        chosen = _select(proposals, cap, config)
+    rows = _promote(rows, chosen)
+    per_class = {c: sum(1 for label, _ in chosen.values() if label == c) for c in classes}
+    return rows, {"pseudo_labeled": len(chosen), "pseudo_labeled_by_class": per_class}
+
+
+def _select(proposals: dict[int, tuple[str, float]], cap: dict[str, int], config: DomainConfig) -> dict[int, tuple[str, float]]:
+    """The most confident proposals per class above the threshold, capped, optionally balanced."""
+    by_class: dict[str, list[tuple[float, int]]] = {c: [] for c in cap}
+    for row, (label, confidence) in proposals.items():
+        if confidence >= config.pseudo_min_confidence:
+            by_class[label].append((confidence, row))
+    for label in by_class:
+        by_class[label].sort(key=lambda item: (-item[0], item[1]))
+    counts = {label: min(cap[label], len(items)) for label, items in by_class.items()}
+    if config.balance:
+        nonzero = [count for count in counts.values() if count]
+        level = min(nonzero) if nonzero else 0
+        counts = {label: min(count, level) for label, count in counts.items()}
+    return {row: (label, confidence) for label, items in by_class.items() for confidence, row in items[: counts[label]]}
+
+
+def _promote(rows: pa.Table, chosen: dict[int, tuple[str, float]]) -> pa.Table:
+    """Mark the chosen unlabeled rows as labeled, pseudo-labeled, with their label and confidence."""
+    columns = {name: rows.column(name).to_pylist() for name in ("split", "origin", "op", "label", "label_agreement")}
+    for row, (label, confidence) in chosen.items():
+        columns["split"][row] = Split.LABELED.value
+        columns["origin"][row] = Origin.PSEUDO_LABELED.value
+        columns["op"][row] = PSEUDO_LABEL_OP
+        columns["label"][row] = label
+        columns["label_agreement"][row] = confidence
+    for name, values in columns.items():
+        field = rows.schema.field(name)
+        rows = rows.set_column(rows.schema.get_field_index(name), field, pa.array(values, field.type))
+    return rows

@@ -1,0 +1,153 @@
+"""Stage 2, semantic augmentation: new labeled rows that keep their parent's meaning and label.
+
+Every labeled original row is a parent. Each configured op (stages/augmenters.py) makes
+`per_example` children per parent. Children pass three gates, in order:
+`protected_term_lost` (a domain term of the parent is missing: the one place protected terms
+are enforced for all augmenters), `duplicate_candidate` (the same text exists already), and the
+embedding-similarity gate: below `min_similarity` the meaning changed (`too_dissimilar`), above
+`max_similarity` the child is a near copy that teaches nothing (`near_copy`).
+
+Row accounting for a stage that adds rows: rows_in + generated = rows_out + rows rejected.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+from pydantic import Field, field_validator
+
+from schemas.rows import Origin, Split, conform_rows, content_id, empty_rows
+from schemas.strict import StrictModel
+from stages.augmenters import AUGMENTER_NAMES, build_augmenter, keeps_protected_terms
+from stages.base import ReasonLedger, StageResult
+from stages.text_normalization import dedup_key_column
+
+STAGE = "augment"
+REASONS = ["protected_term_lost", "duplicate_candidate", "too_dissimilar", "near_copy"]
+
+
+class AugmentationConfig(StrictModel):
+    """Which augmenters run, how many children each makes per parent, how strong, and the gate."""
+
+    enabled: bool = True
+    ops: list[str] = Field(default_factory=lambda: list(AUGMENTER_NAMES))
+    per_example: int = Field(1, ge=1, le=32, description="children per parent and op")
+    strength: float = Field(0.1, gt=0.0, le=1.0, description="share of words, characters or sentences changed")
+    min_similarity: float = Field(0.85, ge=-1.0, le=1.0, description="cosine below this: too_dissimilar")
+    max_similarity: float = Field(0.995, ge=-1.0, le=1.0, description="cosine above this: near_copy")
+    embedding_mode: str = Field("truncate", pattern="^(truncate|chunk_mean)$")
+
+    @field_validator("ops")
+    @classmethod
+    def _known_ops(cls, ops: list[str]) -> list[str]:
+        unknown = sorted(set(ops) - set(AUGMENTER_NAMES))
+        if unknown:
+            raise ValueError(f"unknown augmentation ops {unknown}; choose from {list(AUGMENTER_NAMES)}")
+        return ops
+
+
+@dataclass(frozen=True)
+class AugmentationInputs:
+    """What augmentation needs from the domain: terms to protect and in-domain word vectors."""
+
+    protected_terms: frozenset[str] = frozenset()
+    vectors: object | None = None
+
+
+def _child_seed(seed: int, parent_id: str, op: str) -> int:
+    return int.from_bytes(hashlib.sha256(f"{seed}:{parent_id}:{op}".encode()).digest()[:4], "big")
+
+
+def generate_children(parents: pa.Table, config: AugmentationConfig, inputs: AugmentationInputs, seed: int) -> tuple[pa.Table, dict]:
+    """Candidate rows from every op for every parent, and a note per op that could not run."""
+    ids, texts, labels = (parents.column(name).to_pylist() for name in ("id", "text", "label"))
+    rows = {"id": [], "text": [], "label": [], "parent_id": [], "op": []}
+    not_run = {}
+    for op in config.ops:
+        if op == "word_vector" and inputs.vectors is None:
+            not_run[op] = "no in-domain word vectors (needs unlabeled or labeled in-domain text)"
+            continue
+        augmenter = build_augmenter(op, config.strength, vectors=inputs.vectors)
+        for parent_id, text, label in zip(ids, texts, labels):
+            for child in augmenter.augment(text, config.per_example, _child_seed(seed, parent_id, op), inputs.protected_terms):
+                rows["id"].append(content_id(parent_id, op, child))
+                rows["text"].append(child)
+                rows["label"].append(label)
+                rows["parent_id"].append(parent_id)
+                rows["op"].append(op)
+    n = len(rows["id"])
+    table = pa.table(
+        {
+            **{name: pa.array(values, pa.string()) for name, values in rows.items()},
+            "split": pa.array([Split.LABELED.value] * n, pa.string()),
+            "origin": pa.array([Origin.AUGMENTED.value] * n, pa.string()),
+        }
+    )
+    return conform_rows(table), not_run
+
+
+def _cosine_to_parent(children: pa.Table, parent_text: dict[str, str], mode: str) -> np.ndarray:
+    from model_hooks.embedder import get_embedder
+
+    embedder = get_embedder(mode)
+    child_vectors = embedder.embed(children.column("text").to_pylist())
+    parent_vectors = embedder.embed([parent_text[p] for p in children.column("parent_id").to_pylist()])
+    return (child_vectors * parent_vectors).sum(axis=1)
+
+
+def augment(rows: pa.Table, config: AugmentationConfig, inputs: AugmentationInputs, seed: int) -> StageResult:
+    """Return the input rows plus the children that pass every gate; rejected children with reasons."""
+    started = time.perf_counter()
+    rows = conform_rows(rows)
+    is_parent = (pl.Series(rows.column("split").combine_chunks()) == Split.LABELED.value) & (
+        pl.Series(rows.column("origin").combine_chunks()) == Origin.ORIGINAL.value
+    )
+    parents = rows.filter(pa.array(is_parent.to_numpy()))
+    children, not_run = generate_children(parents, config, inputs, seed) if config.enabled else (empty_rows(), {})
+    ledger = ReasonLedger(children.num_rows, REASONS)
+    parent_text = dict(zip(parents.column("id").to_pylist(), parents.column("text").to_pylist()))
+
+    child_texts = children.column("text").to_pylist()
+    lost = [i for i, (parent, text) in enumerate(zip(children.column("parent_id").to_pylist(), child_texts))
+            if not keeps_protected_terms(parent_text[parent], text, inputs.protected_terms)]
+    ledger.reject(np.asarray(lost, dtype=np.int64), "protected_term_lost")
+
+    existing = set(dedup_key_column(pl.Series(rows.column("text").combine_chunks())).to_list())
+    keys = dedup_key_column(pl.Series(child_texts, dtype=pl.String)).to_list() if child_texts else []
+    repeated = []
+    for index, key in enumerate(keys):
+        if ledger.codes[index] == 0 and key in existing:
+            repeated.append(index)
+        existing.add(key)
+    ledger.reject(np.asarray(repeated, dtype=np.int64), "duplicate_candidate")
+
+    similarity = np.full(children.num_rows, np.nan)
+    alive = np.flatnonzero(ledger.kept_mask)
+    if len(alive):
+        similarity[alive] = _cosine_to_parent(children.take(pa.array(alive)), parent_text, config.embedding_mode)
+        low = alive[similarity[alive] < config.min_similarity]
+        ledger.reject(low, "too_dissimilar", [f"similarity {similarity[i]:.3f}" for i in low])
+        high = alive[similarity[alive] > config.max_similarity]
+        ledger.reject(high, "near_copy", [f"similarity {similarity[i]:.3f}" for i in high])
+    children = children.set_column(
+        children.schema.get_field_index("similarity"), children.schema.field("similarity"), pa.array(similarity, pa.float64(), from_pandas=True)
+    )
+    kept_children = children.filter(pa.array(ledger.kept_mask))
+    by_op = pl.DataFrame({"op": children.column("op").to_pylist(), "kept": ledger.kept_mask}) if children.num_rows else None
+    stats = {
+        "rows_in": rows.num_rows,
+        "generated": children.num_rows,
+        "rows_out": rows.num_rows + kept_children.num_rows,
+        **ledger.counts(),
+        "kept_by_op": {} if by_op is None else {r["op"]: int(r["kept"]) for r in by_op.group_by("op").agg(pl.col("kept").sum()).iter_rows(named=True)},
+        "generated_by_op": {} if by_op is None else {r["op"]: int(r["len"]) for r in by_op.group_by("op").len().iter_rows(named=True)},
+        "ops_not_run": not_run,
+        "protected_terms": len(inputs.protected_terms),
+        "seconds": round(time.perf_counter() - started, 3),
+    }
+    return StageResult(kept=pa.concat_tables([rows, kept_children]), rejected=ledger.rejects_table(children, STAGE), stats=stats)

@@ -1,0 +1,118 @@
+"""Stages 2 and 3 on small real data: the gates, the accounting, pseudo-label cross-fitting."""
+
+import collections
+
+import numpy as np
+import pyarrow.compute as pc
+import pytest
+
+from model_hooks.trainers import HeadTrainer
+from row_fixtures import make_rows
+from stages.domain_adaptation import DomainConfig, adapt
+from stages.semantic_augmentation import AugmentationConfig, AugmentationInputs, augment
+
+CARDIO = [
+    "Patients with acute myocardial infarction received aspirin and early coronary angioplasty. Mortality at thirty days was lower than with thrombolysis alone. Bleeding complications were rare in both groups.",
+    "Chronic heart failure patients were randomised to exercise training or usual care. Exercise capacity improved after twelve weeks of training. Hospital admissions for heart failure fell in the trained group.",
+    "Hypertension was treated with a new beta blocker in elderly patients. Blood pressure fell within four weeks of treatment. Side effects were mild and rarely led to withdrawal from the trial.",
+]
+NEURO = [
+    "Migraine frequency fell after prophylactic treatment in adults with chronic headache. Attacks were shorter and less severe during the treatment period. Sleep quality improved in most of the patients.",
+    "Epileptic seizures were controlled with a new anticonvulsant drug in children. Seizure frequency fell by half in two thirds of the children. Drowsiness was the commonest side effect of the drug.",
+    "Stroke patients received early rehabilitation on a dedicated neurology ward. Motor function recovered faster than on general wards. Fewer patients needed nursing home care at six months.",
+]
+
+
+def labeled_rows(extra=()):
+    rows = [(text, "cardio", "labeled") for text in CARDIO] + [(text, "neuro", "labeled") for text in NEURO]
+    rows += [("Eval abstract about coronary stents and restenosis in diabetic patients after angioplasty.", "cardio", "eval")]
+    return make_rows(*rows, *extra)
+
+
+def test_children_carry_parent_op_label_and_similarity_and_rows_are_accounted():
+    rows = labeled_rows()
+    config = AugmentationConfig(ops=["random_swap", "sentence_shuffle"], per_example=2, min_similarity=0.0, max_similarity=1.0)
+    result = augment(rows, config, AugmentationInputs(), seed=0)
+    stats = result.stats
+    assert stats["rows_in"] + stats["generated"] == stats["rows_out"] + result.rejected.num_rows
+    children = result.kept.filter(pc.equal(result.kept.column("origin"), "augmented"))
+    assert children.num_rows > 0
+    parents = {row["id"]: row for row in rows.to_pylist()}
+    for child in children.to_pylist():
+        parent = parents[child["parent_id"]]
+        assert parent["split"] == "labeled" and child["label"] == parent["label"]
+        assert child["op"] in {"random_swap", "sentence_shuffle"} and child["split"] == "labeled"
+        assert -1.0 <= child["similarity"] <= 1.0 and child["text"] != parent["text"]
+    assert result.kept.slice(0, rows.num_rows).equals(rows)  # every input row passes through unchanged
+    again = augment(rows, config, AugmentationInputs(), seed=0)
+    assert again.kept.equals(result.kept)
+
+
+@pytest.mark.parametrize(
+    ("min_similarity", "max_similarity", "reason"),
+    [(0.9999, 1.0, "too_dissimilar"), (-1.0, -0.5, "near_copy")],
+)
+def test_similarity_gate_reasons(min_similarity, max_similarity, reason):
+    config = AugmentationConfig(ops=["random_delete"], per_example=1, min_similarity=min_similarity, max_similarity=max_similarity)
+    result = augment(labeled_rows(), config, AugmentationInputs(), seed=1)
+    assert result.rejected.num_rows == result.stats["generated"] > 0
+    assert set(result.rejected.column("reason").to_pylist()) == {reason}
+    assert all(detail.startswith("similarity ") for detail in result.rejected.column("detail").to_pylist())
+
+
+def test_protected_terms_are_enforced_for_every_augmenter():
+    protected = frozenset({"myocardial", "infarction", "aspirin", "coronary", "angioplasty", "migraine", "seizures", "stroke"})
+    config = AugmentationConfig(ops=["eda", "random_delete", "keyboard"], per_example=3, strength=0.5, min_similarity=-1.0, max_similarity=1.0)
+    result = augment(labeled_rows(), config, AugmentationInputs(protected_terms=protected), seed=2)
+    from stages.augmenters import keeps_protected_terms
+
+    parents = {row["id"]: row["text"] for row in labeled_rows().to_pylist()}
+    children = result.kept.filter(pc.equal(result.kept.column("origin"), "augmented")).to_pylist()
+    assert children and all(keeps_protected_terms(parents[c["parent_id"]], c["text"], protected) for c in children)
+    lost = [r for r in result.rejected.to_pylist() if r["reason"] == "protected_term_lost"]
+    assert all(not keeps_protected_terms(parents[r["parent_id"]], r["text"], protected) for r in lost)
+
+
+def test_off_domain_synthetic_rows_are_rejected():
+    recipe = ("Whisk the eggs with sugar, fold in the flour and bake the sponge for twenty minutes. "
+              "Serve the cake with cream and fresh strawberries.")
+    rows = labeled_rows(extra=[(f"{text} Unlabeled copy {i}.", None, "unlabeled") for i, text in enumerate(CARDIO + NEURO)])
+    synthetic = make_rows((recipe, "cardio", "labeled")).to_pylist()[0]
+    table = rows.to_pylist() + [{**synthetic, "origin": "augmented", "op": "eda", "parent_id": rows.column("id")[0].as_py()}]
+    import pyarrow as pa
+
+    result = adapt(pa.Table.from_pylist(table, schema=rows.schema), DomainConfig(pseudo_label=False, relevance_quantile=0.0), seed=0)
+    assert result.rejected.column("reason").to_pylist() == ["off_domain"]
+    assert result.rejected.column("text")[0].as_py() == recipe
+    scores = result.kept.filter(pc.equal(result.kept.column("split"), "labeled")).column("domain_score").to_pylist()
+    assert all(score is not None for score in scores)
+
+
+def test_pseudo_labels_never_come_from_a_model_that_saw_the_row(monkeypatch):
+    unlabeled = [(f"{text} Follow-up report {i}.", None, "unlabeled") for i, text in enumerate(CARDIO * 3 + NEURO * 3)]
+    rows = labeled_rows(extra=unlabeled)
+    seen = []
+    real = HeadTrainer.fit_predict_proba_vectors
+
+    def spy(self, train_x, train_labels, test_x, labels, seed):
+        seen.append((np.asarray(train_x).copy(), np.asarray(test_x).copy()))
+        return real(self, train_x, train_labels, test_x, labels, seed)
+
+    monkeypatch.setattr(HeadTrainer, "fit_predict_proba_vectors", spy)
+    config = DomainConfig(relevance_filter=False, pseudo_min_confidence=0.5, pseudo_rounds=3, balance=False, pseudo_per_class=10)
+    result = adapt(rows, config, seed=0)
+    assert len(seen) == 6  # two folds per round
+    for train_x, test_x in seen:
+        for vector in test_x:
+            assert not np.any(np.all(np.isclose(train_x, vector), axis=1)), "a row was labeled by a model trained on it"
+    pseudo = result.kept.filter(pc.equal(result.kept.column("origin"), "pseudo_labeled")).to_pylist()
+    assert pseudo and all(r["split"] == "labeled" and r["op"] == "pseudo_label" and r["label_agreement"] >= 0.5 for r in pseudo)
+    assert result.stats["rows_in"] == result.kept.num_rows + result.rejected.num_rows
+
+
+def test_pseudo_label_cap_and_balance():
+    unlabeled = [(f"{text} Follow-up report {i}.", None, "unlabeled") for i, text in enumerate(CARDIO * 4 + NEURO * 2)]
+    rows = labeled_rows(extra=unlabeled)
+    result = adapt(rows, DomainConfig(relevance_filter=False, pseudo_min_confidence=0.3, pseudo_per_class=5), seed=0)
+    counts = collections.Counter(r["label"] for r in result.kept.to_pylist() if r["origin"] == "pseudo_labeled")
+    assert counts and max(counts.values()) <= 5 and len(set(counts.values())) == 1
