@@ -84,7 +84,7 @@ def with_clean_checks(clean: pa.Table, raw: pa.Table, cleaning: CleaningConfig) 
     )
 
 
-def with_synthetic_checks(rows: pa.Table, raw: pa.Table, protected_terms: frozenset[str]) -> pa.Table:
+def with_synthetic_checks(rows: pa.Table, raw: pa.Table, protected_terms: frozenset[str], cleaning: CleaningConfig) -> pa.Table:
     """Add the columns the augmented and adapted suites check about synthetic rows."""
     from stages.augmenters import keeps_protected_terms
 
@@ -104,10 +104,13 @@ def with_synthetic_checks(rows: pa.Table, raw: pa.Table, protected_terms: frozen
         .append_column("label_matches_parent", pa.array(same_label))
         .append_column("keeps_parent_protected_terms", pa.array(kept_terms))
         .append_column("eval_row_unchanged", eval_unchanged_column(rows, raw))
+        .append_column("duplicates_eval_row", duplicates_eval_column(rows, raw, cleaning))
     )
 
 
-DERIVED_SYNTHETIC_COLUMNS = ["parent_is_labeled_original", "label_matches_parent", "keeps_parent_protected_terms", "eval_row_unchanged"]
+DERIVED_SYNTHETIC_COLUMNS = [
+    "parent_is_labeled_original", "label_matches_parent", "keeps_parent_protected_terms", "eval_row_unchanged", "duplicates_eval_row",
+]
 AUGMENTED = Column("origin") == Origin.AUGMENTED.value
 
 
@@ -121,6 +124,7 @@ def synthetic_suite(labels, known_ops: list[str], rows_expected: int, scored: bo
         rules.AugmentedRowsKeepProtectedTerms(column="keeps_parent_protected_terms", value_set=[True], row_condition=AUGMENTED),
         rules.AugmentedRowsHaveASimilarity(column="similarity", row_condition=AUGMENTED),
         rules.EvalRowsAreUnchanged(column="eval_row_unchanged", value_set=[True], row_condition=Column("split") == Split.EVAL.value),
+        rules.NoRowDuplicatesAnEvalRow(column="duplicates_eval_row", value_set=[False], row_condition=NOT_EVAL),
         rules.RowsAreAccountedFor(value=rows_expected),
     ]
     if scored:

@@ -100,7 +100,7 @@ def augment_task(config: RunConfig, run_root: str, raw_path: str, clean_path: st
     result = augment(rows, config.augmentation, domain, config.seed)
     path = folder.write_stage("augment", result.kept, result.rejected, result.stats)
     expected = result.stats["rows_in"] + result.stats["generated"] - result.rejected.num_rows
-    checked = with_synthetic_checks(result.kept, pq.read_table(raw_path), domain.protected_terms)
+    checked = with_synthetic_checks(result.kept, pq.read_table(raw_path), domain.protected_terms, config.cleaning)
     _check(
         folder,
         "20_augmented",
@@ -119,7 +119,7 @@ def adapt_task(config: RunConfig, run_root: str, raw_path: str, augmented_path: 
     result = adapt(rows, config.domain, config.seed)
     path = folder.write_stage("adapt", result.kept, result.rejected, result.stats)
     protected = frozenset(json.loads((folder.root / "domain" / "protected_terms.json").read_text(encoding="utf-8")))
-    checked = with_synthetic_checks(result.kept, pq.read_table(raw_path), protected)
+    checked = with_synthetic_checks(result.kept, pq.read_table(raw_path), protected, config.cleaning)
     known_ops = [*AUGMENTER_NAMES, PSEUDO_LABEL_OP]
     _check(
         folder,

@@ -300,10 +300,23 @@ class WordNetSynonymAugmenter:
 
 # The domain lexicon's token shape: letters/digits joined by internal hyphens or apostrophes.
 _TOKEN = re.compile(r"(?<![\w'-])[^\W_]+(?:['-][^\W_]+)*(?![\w'-])")
+# Numbers written as words: word vectors place them next to each other ("four" -> "nine").
+_NUMBER_WORDS = frozenset(
+    """
+    zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen
+    sixteen seventeen eighteen nineteen twenty thirty forty fifty sixty seventy eighty ninety hundred
+    thousand million billion first second third fourth fifth sixth seventh eighth ninth tenth once
+    twice thrice half single double triple dozen
+    """.split()
+)
 
 
 class WordVectorAugmenter:
-    """Replaces content words with their nearest in-domain word-vector neighbours."""
+    """Replaces content words with their nearest in-domain word-vector neighbours.
+
+    On little text the neighbours are topical rather than synonyms (even antonyms: "small" ->
+    "large"); the stage's similarity gate, not this class, decides what is kept.
+    """
 
     name = "word_vector"
 
@@ -329,7 +342,7 @@ class WordVectorAugmenter:
         The rule of `model_hooks.word_vectors.domain_synonyms` (cosine >= min_similarity, no
         stopwords, alphabetic tokens of 3+ letters, best first, ties in vocabulary order), plus
         `_same_stem`, which also drops "pains" for "pain" (domain_synonyms compares the first
-        five letters only, so a shorter word's inflections pass).
+        five letters only, so a shorter word's inflections pass), and no number words.
         """
         index = self.vectors.key_to_index
         new = sorted({word for word in words if word not in self._neighbours and word in index})
@@ -355,7 +368,8 @@ class WordVectorAugmenter:
             if row[position] < self.min_similarity or len(found) == self.topn:
                 return tuple(found)
             other = self.vectors.index_to_key[position]
-            if is_term_like(other) and other not in STOPWORDS and not _same_stem(word, other):
+            if (is_term_like(other) and other not in STOPWORDS and other not in _NUMBER_WORDS
+                    and not _same_stem(word, other)):
                 found.append(other)
         return tuple(found) if shortlist == len(row) else None  # ran out: retry with every key
 
@@ -366,8 +380,8 @@ class WordVectorAugmenter:
         for match in _TOKEN.finditer(text):
             word = match.group()
             lowered = word.lower()
-            if (is_term_like(lowered) and lowered not in STOPWORDS and not _is_protected(lowered, protected)
-                    and _lower_or_title(word.replace("-", ""))):
+            if (is_term_like(lowered) and lowered not in STOPWORDS and lowered not in _NUMBER_WORDS
+                    and not _is_protected(lowered, protected) and _lower_or_title(word.replace("-", ""))):
                 eligible.append((match.span(), word, lowered))
         self._prefetch([lowered for _, _, lowered in eligible])
         candidates = [(span, word, self._neighbours[lowered]) for span, word, lowered in eligible

@@ -350,6 +350,13 @@ def test_word_vector_replaces_with_neighbours_and_skips_inflections(vectors):
                      if not (other.startswith(word[:5]) or word.startswith(other[:5]))]
         assert augmenter.neighbours(word) == tuple(reference[:5])
     assert augmenter.neighbours("not-in-the-vocabulary") == ()
+    # number words neither change nor come in ("Seven", "one", "first" are in the toy vocabulary)
+    everything = WordVectorAugmenter(1.0, vectors=vectors, min_similarity=-1.0)
+    numbers = {"seven", "one", "first", "120"}
+    for variant in everything.augment(TEXT, 4, 0, PROTECTED):
+        pairs = list(zip(TEXT.lower().split(), variant.lower().split(), strict=True))
+        assert all(after == before for before, after in pairs if before in numbers)
+        assert not any(after in numbers for before, after in pairs if before != after)
 
     from gensim.models import KeyedVectors
 

@@ -112,3 +112,40 @@ def test_rejects_rules(validator):
     error = violation(validator, "10_clean.rejects", rejects, rejects_rules(eval_may_be_rejected=False))
     assert {f["rule"] for f in error.failures} == {"NoEvalRowIsRejected", "RejectsHaveAReason"}
     assert validator.validate("00_raw.rejects", make_rejects(rows, "ingest", ["a", "b"]), rejects_rules(True)).success
+
+
+def synthetic_rows(child_text: str, child_label: str = "a", parent_id: str | None = None, op: str = "random_swap"):
+    rows = make_rows((TEXT_A, "a", "labeled"), (TEXT_B, "b", "eval"))
+    child = make_rows((child_text, child_label, "labeled")).to_pylist()[0]
+    child.update(origin="augmented", op=op, parent_id=parent_id or rows.column("id")[0].as_py(), similarity=0.9)
+    return pa.Table.from_pylist(rows.to_pylist() + [child], schema=rows.schema), rows
+
+
+def synthetic_check(validator, table, raw, protected=frozenset({"heart"})):
+    from data_contracts.suites import synthetic_suite, with_synthetic_checks
+
+    checked = with_synthetic_checks(table, raw, protected, CleaningConfig())
+    return validator.validate("20_augmented", checked, synthetic_suite(LABELS, ["random_swap"], table.num_rows, scored=False))
+
+
+def test_augmented_boundary_passes_a_good_child(validator):
+    child = TEXT_A.replace("randomised", "allocated")
+    table, raw = synthetic_rows(child)
+    assert synthetic_check(validator, table, raw).success
+
+
+@pytest.mark.parametrize(
+    ("change", "rule"),
+    [
+        ({"child_label": "b"}, "AugmentedRowsKeepTheirParentsLabel"),
+        ({"child_text": TEXT_A.replace("heart", "hart")}, "AugmentedRowsKeepProtectedTerms"),
+        ({"parent_id": "no-such-parent"}, "AugmentedRowsHaveALabeledParent"),
+        ({"op": "mystery"}, "OpIsKnown"),
+    ],
+)
+def test_augmented_boundary_catches_planted_violations(validator, change, rule):
+    arguments = {"child_text": TEXT_A.replace("randomised", "allocated"), **change}
+    table, raw = synthetic_rows(**arguments)
+    report = synthetic_check(validator, table, raw)
+    failed = {r["rule"] for r in report.rules if not r["success"]}
+    assert rule in failed
