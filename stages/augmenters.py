@@ -23,10 +23,13 @@ nlpaug's `WordEmbsAug` wants a vector file, so `word_vector` takes a gensim `Key
 TextAttack's EDA is applied one sentence at a time (see `EdaAugmenter`): on a whole abstract its
 candidate generation grows with the fourth power of the length (about a minute per abstract).
 Heavy libraries (nlpaug, TextAttack, NLTK's WordNet) load lazily, once per process or augmenter.
+An augmenter instance keeps per-call state (the protected set handed to its library): use one per
+thread.
 """
 
 from __future__ import annotations
 
+import itertools
 import random
 import re
 from collections import Counter
@@ -66,14 +69,16 @@ class Augmenter(Protocol):
 _WORD_RUN = re.compile(r"\w+")
 
 
+def _lower_terms(protected) -> frozenset[str]:
+    return frozenset(term.lower() for term in protected if term and term.strip())
+
+
 @lru_cache(maxsize=64)
-def _term_patterns(protected: frozenset[str]) -> tuple[frozenset[str], tuple[tuple[str, re.Pattern], ...]]:
+def _term_patterns(protected: frozenset[str]) -> tuple[frozenset[str], tuple[re.Pattern, ...]]:
     """Plain terms (counted via word runs) and regexes for terms with non-word characters."""
-    terms = {term.lower() for term in protected if term and term.strip()}
+    terms = _lower_terms(protected)
     plain = frozenset(term for term in terms if _WORD_RUN.fullmatch(term))
-    other = tuple(
-        (term, re.compile(rf"(?<!\w){re.escape(term)}(?!\w)", re.IGNORECASE)) for term in sorted(terms - plain)
-    )
+    other = tuple(re.compile(rf"(?<!\w){re.escape(term)}(?!\w)", re.IGNORECASE) for term in sorted(terms - plain))
     return plain, other
 
 
@@ -92,18 +97,23 @@ def keeps_protected_terms(parent: str, child: str, protected: frozenset[str]) ->
             child_counts = Counter(word for word in _WORD_RUN.findall(child.lower()) if word in plain)
             if any(child_counts[term] < count for term, count in parent_counts.items()):
                 return False
-    return all(len(pattern.findall(child)) >= len(pattern.findall(parent)) for _, pattern in other)
+    return all(len(pattern.findall(child)) >= len(pattern.findall(parent)) for pattern in other)
+
+
+def _mentions_protected(text: str, protected: frozenset[str]) -> bool:
+    return not keeps_protected_terms(text, "", protected)
 
 
 def _is_protected(token: str, protected: frozenset[str]) -> bool:
+    """A token is protected if it, or a word run in it ("aspirin-induced"), is a protected term."""
     lowered = token.lower()
     return lowered in protected or any(part in protected for part in _WORD_RUN.findall(lowered))
 
 
+# nlpaug tests `token in stopwords` (exact: case and punctuation count), so it gets this instead of
+# a list: it holds every token containing a protected word ("Aspirin," or "aspirin-induced").
 class _ProtectedTokens:
-    """nlpaug `stopwords` that match whole tokens holding a protected word in any case and with
-    punctuation attached ("Aspirin," or "aspirin-induced"); nlpaug itself tests `token in
-    stopwords`, an exact match. Answers are cached: one instance per augment call."""
+    """Set-like nlpaug `stopwords`: tokens holding a protected word; cached per augment call."""
 
     def __init__(self, protected: frozenset[str]):
         self.protected, self._seen = protected, {}
@@ -284,6 +294,7 @@ class WordNetSynonymAugmenter:
     def augment(self, text: str, n: int, seed: int, protected: frozenset[str]) -> list[str]:
         if n <= 0:
             return []
+        protected = _lower_terms(protected)
         candidates = []
         for match in _PLAIN_WORD.finditer(text):
             word = match.group()
@@ -311,12 +322,10 @@ _NUMBER_WORDS = frozenset(
 )
 
 
+# On little text the neighbours are topical rather than synonyms (even antonyms: "small" ->
+# "large"); the stage's similarity gate, not this class, decides what is kept.
 class WordVectorAugmenter:
-    """Replaces content words with their nearest in-domain word-vector neighbours.
-
-    On little text the neighbours are topical rather than synonyms (even antonyms: "small" ->
-    "large"); the stage's similarity gate, not this class, decides what is kept.
-    """
+    """Replaces content words with their nearest in-domain word-vector neighbours."""
 
     name = "word_vector"
 
@@ -376,6 +385,7 @@ class WordVectorAugmenter:
     def augment(self, text: str, n: int, seed: int, protected: frozenset[str]) -> list[str]:
         if n <= 0:
             return []
+        protected = _lower_terms(protected)
         eligible = []
         for match in _TOKEN.finditer(text):
             word = match.group()
@@ -400,12 +410,10 @@ def split_sentences(text: str) -> list[str]:
     return [sentence for sentence in (part.strip() for part in _SENTENCE_BOUNDARY.split(text.strip())) if sentence]
 
 
+# Only sentences without a protected word may be dropped: the central check counts every
+# occurrence, so a variant that loses one would be rejected anyway.
 class _SentenceOp:
-    """Base for sentence-level ops: the first sentence (an abstract's title) always stays first.
-
-    Only sentences without a protected word may be dropped: the central check counts every
-    occurrence, so a variant that loses one would be rejected anyway.
-    """
+    """Base for sentence-level ops: the first sentence (an abstract's title) always stays first."""
 
     name = ""
 
@@ -416,9 +424,8 @@ class _SentenceOp:
         sentences = split_sentences(text)
         if n <= 0 or len(sentences) < _MIN_SENTENCES:
             return []
-        protected = frozenset(term.lower() for term in protected)
-        droppable = [index for index in range(1, len(sentences))
-                     if keeps_protected_terms(sentences[index], "", protected)]  # holds no protected word
+        protected = _lower_terms(protected)
+        droppable = [index for index in range(1, len(sentences)) if not _mentions_protected(sentences[index], protected)]
         rng = random.Random(seed)
 
         def make_one() -> str | None:
@@ -491,14 +498,12 @@ def _join_space(tokens: list[str]) -> str:
     return " ".join(token for token in tokens if token)
 
 
+# nlpaug's default tokenizer splits at every non-word character and its detokenizer does not
+# restore the text ("5.3" comes back as "5. 3", "+/-" as "+ / -"), so these run on whitespace
+# tokens: punctuation stays attached to its word and the rest of the text is unchanged. A token is
+# skipped when it contains a protected word ("aspirin," or "aspirin-induced").
 class _NlpaugAugmenter:
-    """Base for nlpaug augmenters: built once; protected words are passed as nlpaug `stopwords`.
-
-    nlpaug's default tokenizer splits at every non-word character and its detokenizer does not
-    restore them ("5.3" comes back as "5. 3", "+/-" as "+ / -"), so these run on whitespace
-    tokens: punctuation stays attached to its word and the text is otherwise unchanged. A token
-    is skipped when it contains a protected word ("aspirin," or "aspirin-induced").
-    """
+    """Base for nlpaug augmenters: built once; protected words are passed as nlpaug `stopwords`."""
 
     name = ""
 
@@ -512,7 +517,7 @@ class _NlpaugAugmenter:
     def augment(self, text: str, n: int, seed: int, protected: frozenset[str]) -> list[str]:
         if n <= 0 or not text.strip():
             return []
-        protected = frozenset(term.lower() for term in protected)
+        protected = _lower_terms(protected)
         self._augmenter.stopwords = _ProtectedTokens(protected) if protected else None
 
         def make_one() -> str | None:
@@ -608,7 +613,7 @@ def _textattack_eda(strength: float):
     stopwords = frozenset(nltk.corpus.stopwords.words("english"))
 
     class ProtectedAndSampled(PreTransformationConstraint):
-        """Leaves protected words alone; offers TextAttack a random sample of the other positions."""
+        """Leaves protected words (and, for word swaps, stopwords in any case) alone; offers a few others."""
 
         protected: frozenset[str] = frozenset()
 
@@ -618,7 +623,7 @@ def _textattack_eda(strength: float):
             synonym_swap = transformation is eda.synonym_replacement.transformation
             allowed = [index for index, word in enumerate(current_text.words)
                        if index not in done and not _is_protected(word, self.protected)
-                       and not (skip_stopwords and word in stopwords)
+                       and not (skip_stopwords and word.lower() in stopwords)
                        and not (synonym_swap and not transformation._get_replacement_words(word))]
             if len(allowed) > _EDA_INDEX_SAMPLE:
                 allowed = random.sample(allowed, _EDA_INDEX_SAMPLE)
@@ -676,11 +681,11 @@ class EdaAugmenter:
         if n <= 0 or not chunks:
             return []
         ops, guard = _textattack_eda(self.strength)
-        guard.protected = frozenset(term.lower() for term in protected)
+        guard.protected = _lower_terms(protected)
         rng = random.Random(seed)
         order = list(range(len(ops)))
         rng.shuffle(order)
-        calls = iter(range(10**9))
+        calls = itertools.count()
 
         def make_one() -> str:
             op = ops[order[next(calls) % len(ops)]]
