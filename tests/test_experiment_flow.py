@@ -38,14 +38,21 @@ def test_experiment_flow_writes_paired_records_for_every_arm(data_file, tmp_path
     summary = experiment_flow(config, run_id="exp")
     records = [json.loads(line) for line in (tmp_path / "results" / "experiment_topics.jsonl").read_text().splitlines()]
     arms = {(r["arm"], r["seed"]) for r in records}
-    assert arms == {(arm, seed) for arm in ("raw", "curated", "without:clean", "ref:tfidf_lr", "ref:frozen_lr") for seed in (0, 1)}
+    stage_arms = ("raw", "curated", "without:clean", "without:augment", "without:adapt", "ref:tfidf_lr", "ref:frozen_lr")
+    assert arms >= {(arm, seed) for arm in stage_arms for seed in (0, 1)}
+    op_arms = {arm for arm, _ in arms if arm.startswith("without:") and arm.removeprefix("without:") not in ("clean", "augment", "adapt")}
+    assert op_arms, "the curated rows of a cell hold augmented rows, so there are per-op ablation arms"
+    for record in records:
+        if record["arm"] in op_arms:
+            curated = next(r for r in records if r["arm"] == "curated" and r["seed"] == record["seed"])
+            assert record["n_train"] < curated["n_train"]
     for record in records:
         assert record["dataset"] == "topics" and record["trainer"] == "head" and record["k"] == 2
         assert 0.0 <= record["macro_f1"] <= 1.0 and set(record["per_class_f1"]) == set(TOPICS)
         assert record["n_train"] == 6 or record["arm"] != "raw"
     assert (tmp_path / "results" / "experiment_topics.md").read_text().count("| curated |") == 2
     assert (tmp_path / "results" / "experiment_topics.png").read_bytes()[:4] == b"\x89PNG"
-    assert {u["arm"] for u in summary["uplifts"]} == {"curated", "without:clean", "ref:tfidf_lr", "ref:frozen_lr"}
+    assert {u["arm"] for u in summary["uplifts"]} == {arm for arm, _ in arms} - {"raw"}
 
     too_many = RunConfig.from_data_file(data_file, "sentence", "topic", {"experiment": {"ks": [40], "results_dir": str(tmp_path)}})
     with pytest.raises(SamplingError, match="k=40"):
