@@ -73,7 +73,8 @@ def plot_f1_against_k(records: list[dict], path: Path, title: str) -> None:
     arms, _ = summarize(records)
     series = defaultdict(list)
     for row in arms:
-        series[(row["trainer"], row["embedding_mode"], row["arm"])].append(row)
+        if not row["arm"].startswith("without:"):  # ablations are in the Markdown tables; the plot stays readable
+            series[(row["trainer"], row["embedding_mode"], row["arm"])].append(row)
     figure, axis = plt.subplots(figsize=(8, 5))
     for (trainer, mode, arm), rows in sorted(series.items()):
         rows.sort(key=lambda r: r["k"])
