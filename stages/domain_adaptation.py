@@ -43,7 +43,7 @@ class DomainConfig(StrictModel):
     relevance_filter: bool = True
     relevance_quantile: float = Field(0.02, ge=0.0, lt=1.0)
     pseudo_label: bool = True
-    pseudo_min_confidence: float = Field(0.8, gt=0.0, le=1.0)
+    pseudo_min_confidence: float = Field(0.5, gt=0.0, le=1.0)
     pseudo_per_class: int | None = Field(None, ge=0, description="default: the class's labeled original count")
     balance: bool = True
     pseudo_rounds: int = Field(1, ge=1, le=5)
