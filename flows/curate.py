@@ -34,10 +34,13 @@ def _validator(data_docs_dir: str) -> ContractValidator:
     return ContractValidator(Path(data_docs_dir))
 
 
-def _check(folder: RunFolder, boundary: str, checks: list[tuple[str, object, list]]) -> None:
-    """Validate each (suite name, table, rules); record the reports; stop on the first failure."""
+def _check(folder: RunFolder, boundary: str, rows, rules: list, rejected, eval_may_be_rejected: bool = False) -> None:
+    """Validate a boundary's rows and its rejects; record both reports; stop on a failure."""
     validator = _validator(str(folder.data_docs_dir))
-    reports = [validator.validate(name, table, expectations) for name, table, expectations in checks]
+    reports = [
+        validator.validate(boundary, rows, rules),
+        validator.validate(f"{boundary}.rejects", rejected, rejects_rules(eval_may_be_rejected)),
+    ]
     atomic_write_json(folder.contract_path(boundary), [report.as_dict() for report in reports])
     for report in reports:
         report.raise_for_failures()
@@ -58,14 +61,8 @@ def ingest_task(config: RunConfig, run_root: str) -> str:
     path = folder.write_stage("ingest", result.kept, result.rejected, result.stats)
     labels = run_labels(config, path)
     atomic_write_json(folder.root / "labels.json", labels)
-    _check(
-        folder,
-        "00_raw",
-        [
-            ("00_raw", result.kept, raw_suite(labels, result.stats["rows_in"], result.rejected.num_rows)),
-            ("00_raw.rejects", result.rejected, rejects_rules(eval_may_be_rejected=True)),
-        ],
-    )
+    rules = raw_suite(labels, result.stats["rows_in"], result.rejected.num_rows)
+    _check(folder, "00_raw", result.kept, rules, result.rejected, eval_may_be_rejected=True)
     return str(path)
 
 
@@ -78,14 +75,7 @@ def clean_task(config: RunConfig, run_root: str, raw_path: str) -> str:
     path = folder.write_stage("clean", result.kept, result.rejected, result.stats)
     labels = run_labels(config, Path(raw_path))
     checked = with_clean_checks(result.kept, raw, config.cleaning)
-    _check(
-        folder,
-        "10_clean",
-        [
-            ("10_clean", checked, clean_suite(labels, config.cleaning, raw.num_rows, result.rejected.num_rows)),
-            ("10_clean.rejects", result.rejected, rejects_rules(eval_may_be_rejected=False)),
-        ],
-    )
+    _check(folder, "10_clean", checked, clean_suite(labels, config.cleaning, raw.num_rows, result.rejected.num_rows), result.rejected)
     return str(path)
 
 
@@ -101,14 +91,8 @@ def augment_task(config: RunConfig, run_root: str, raw_path: str, clean_path: st
     path = folder.write_stage("augment", result.kept, result.rejected, result.stats)
     expected = result.stats["rows_in"] + result.stats["generated"] - result.rejected.num_rows
     checked = with_synthetic_checks(result.kept, pq.read_table(raw_path), domain.protected_terms, config.cleaning)
-    _check(
-        folder,
-        "20_augmented",
-        [
-            ("20_augmented", checked, synthetic_suite(run_labels(config, Path(raw_path)), list(AUGMENTER_NAMES), expected, scored=False)),
-            ("20_augmented.rejects", result.rejected, rejects_rules(eval_may_be_rejected=False)),
-        ],
-    )
+    rules = synthetic_suite(run_labels(config, Path(raw_path)), list(AUGMENTER_NAMES), expected, scored=False)
+    _check(folder, "20_augmented", checked, rules, result.rejected)
     return str(path)
 
 
@@ -121,14 +105,8 @@ def adapt_task(config: RunConfig, run_root: str, raw_path: str, augmented_path: 
     protected = frozenset(json.loads((folder.root / "domain" / "protected_terms.json").read_text(encoding="utf-8")))
     checked = with_synthetic_checks(result.kept, pq.read_table(raw_path), protected, config.cleaning)
     known_ops = [*AUGMENTER_NAMES, PSEUDO_LABEL_OP]
-    _check(
-        folder,
-        "30_adapted",
-        [
-            ("30_adapted", checked, synthetic_suite(run_labels(config, Path(raw_path)), known_ops, rows.num_rows - result.rejected.num_rows, scored=True)),
-            ("30_adapted.rejects", result.rejected, rejects_rules(eval_may_be_rejected=False)),
-        ],
-    )
+    rules = synthetic_suite(run_labels(config, Path(raw_path)), known_ops, rows.num_rows - result.rejected.num_rows, scored=True)
+    _check(folder, "30_adapted", checked, rules, result.rejected)
     return str(path)
 
 
