@@ -43,13 +43,13 @@ bench-clean: install resources
 	$(PY) benchmarks/bench_clean.py
 
 bench-experiment: install resources
-	$(VENV)/bin/pdap experiment --config configs/demo.yaml --references tfidf_lr,frozen_lr
+	$(VENV)/bin/pdap experiment --config configs/demo.yaml --k 10 --references tfidf_lr,frozen_lr
 
 bench-finetune: install resources
 	$(VENV)/bin/pdap experiment --config configs/demo.yaml --k 100 --seeds 1 --trainer finetune --references ''
 
 bench-setfit: install resources
-	$(VENV)/bin/pdap experiment --config configs/demo.yaml --k 10 --seeds 3 --references setfit
+	$(VENV)/bin/pdap experiment --config configs/setfit_reference.yaml
 
 clean-runs:
 	rm -rf runs
