@@ -46,7 +46,7 @@ bench-experiment: install resources
 	$(VENV)/bin/pdap experiment --config configs/demo.yaml --k 10 --references tfidf_lr,frozen_lr
 
 bench-finetune: install resources
-	$(VENV)/bin/pdap experiment --config configs/demo.yaml --k 100 --seeds 1 --trainer finetune --references ''
+	$(VENV)/bin/pdap experiment --config configs/finetune_baseline.yaml
 
 bench-setfit: install resources
 	$(VENV)/bin/pdap experiment --config configs/setfit_reference.yaml

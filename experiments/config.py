@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from experiments.robustness import RobustnessConfig
 from schemas.strict import StrictModel
 
 
@@ -18,5 +19,7 @@ class ExperimentConfig(StrictModel):
     embedding_mode: Literal["truncate", "chunk_mean"] = "truncate"
     reference_arms: list[Literal["tfidf_lr", "frozen_lr", "setfit"]] = ["tfidf_lr", "frozen_lr", "setfit"]
     setfit_max_k: int = Field(25, description="SetFit reference arms run only up to this k (slow on CPU)")
+    curated_arms: bool = Field(True, description="train on curated rows too; false: the raw baseline and references only")
     ablations: bool = Field(True, description="one arm per pipeline stage switched off")
     results_dir: Path = Path("benchmarks/results")
+    robustness: RobustnessConfig = RobustnessConfig()

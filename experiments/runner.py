@@ -26,6 +26,8 @@ def training_arms(drawn: pa.Table, config, seed: int) -> dict[str, pa.Table]:
     an op contributed from the curated rows (downstream decisions are not recomputed).
     """
     arms = {"raw": _split(drawn, Split.LABELED)}
+    if not config.experiment.curated_arms:
+        return arms
     curated, _ = run_pipeline(drawn, config, seed)
     arms["curated"] = _split(curated, Split.LABELED)
     if config.experiment.ablations:
