@@ -95,3 +95,7 @@ class AugmentedRowsHaveASimilarity(E.ExpectColumnValuesToNotBeNull):
 
 class SyntheticRowsHaveADomainScore(E.ExpectColumnValuesToNotBeNull):
     description: str = "Every non-eval row carries a domain relevance score"
+
+
+class SyntheticRowsHaveEveryCheckScore(E.ExpectColumnValuesToNotBeNull):
+    description: str = "Every synthetic row has a score from every enabled adversarial-validation check"

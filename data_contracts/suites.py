@@ -94,11 +94,11 @@ def with_synthetic_checks(rows: pa.Table, raw: pa.Table, protected_terms: frozen
         if row["origin"] == Origin.ORIGINAL.value and row["split"] == Split.LABELED.value
     }
     has_parent, same_label, kept_terms = [], [], []
-    for row in rows.select(["text", "label", "origin", "parent_id"]).to_pylist():
+    for row in rows.select(["text", "label", "origin", "parent_id", "op"]).to_pylist():
         parent = originals.get(row["parent_id"]) if row["origin"] == Origin.AUGMENTED.value else None
         has_parent.append(parent is not None)
         same_label.append(parent is not None and parent["label"] == row["label"])
-        kept_terms.append(parent is not None and keeps_protected_terms(parent["text"], row["text"], protected_terms))
+        kept_terms.append(parent is not None and keeps_protected_terms(parent["text"], row["text"], protected_terms, row["op"]))
     return (
         rows.append_column("parent_is_labeled_original", pa.array(has_parent))
         .append_column("label_matches_parent", pa.array(same_label))
@@ -129,4 +129,25 @@ def synthetic_suite(labels, known_ops: list[str], rows_expected: int, scored: bo
     ]
     if scored:
         found.append(rules.SyntheticRowsHaveADomainScore(column="domain_score", row_condition=NOT_EVAL))
+    return found
+
+
+SYNTHETIC = Column("origin") != Origin.ORIGINAL.value
+
+
+def with_check_scores(rows: pa.Table, scores: pa.Table) -> pa.Table:
+    """Add the validate stage's per-check score columns (joined by id) for the validated suite."""
+    by_id = {name: dict(zip(scores.column("id").to_pylist(), scores.column(name).to_pylist())) for name in scores.column_names if name != "id"}
+    ids = rows.column("id").to_pylist()
+    for name, values in by_id.items():
+        column = [values.get(row_id) for row_id in ids]
+        rows = rows.append_column(name, pa.array([None if v is None or v != v else v for v in column], pa.float64()))
+    return rows
+
+
+def validated_suite(labels, known_ops: list[str], rows_expected: int, score_columns: list[str]) -> list:
+    """Rules of the validated boundary: the adapted rules plus a score from every enabled check."""
+    found = [rule for rule in synthetic_suite(labels, known_ops, rows_expected, scored=True) if not isinstance(rule, rules.RowsHaveTheRowSchema)]
+    found.insert(0, rules.RowsHaveTheRowSchema(column_list=[*ROW_COLUMNS, *DERIVED_SYNTHETIC_COLUMNS, *score_columns]))
+    found += [rules.SyntheticRowsHaveEveryCheckScore(column=name, row_condition=SYNTHETIC & (Column("split") == Split.LABELED.value)) for name in score_columns]
     return found

@@ -33,8 +33,9 @@ def _known_errors():
     from model_hooks.resources import ResourceMissing
     from schemas.config import ConfigError
     from stages.ingest import InputError
+    from stages.validation_checks import CheckFailed
 
-    return ConfigError, InputError, ResourceMissing, ContractViolation
+    return ConfigError, InputError, ResourceMissing, ContractViolation, CheckFailed
 
 
 @app.command()
@@ -42,7 +43,7 @@ def curate(
     config: Path = typer.Option(..., "--config", "-c", help="YAML or TOML run configuration"),
     run_id: Optional[str] = typer.Option(None, help="name of the run folder (default: <name>-<time>-<hash>)"),
 ):
-    """Run the curate flow (ingest, clean, augment, adapt) and print where the outputs are."""
+    """Run the curate flow (ingest, clean, augment, adapt, validate) and print where the outputs are."""
     from schemas.config import RunConfig
 
     try:
@@ -145,6 +146,32 @@ def print_experiment(summary: dict) -> None:
 
 
 @app.command()
+def robustness(
+    config: Path = typer.Option(..., "--config", "-c", help="run configuration (its experiment.robustness section)"),
+    k: Optional[list[int]] = typer.Option(None, "--k", help="examples per class (repeatable); default 10"),
+    seeds: Optional[int] = typer.Option(None, help="number of seeds (0..n-1); default 3"),
+    sample: Optional[int] = typer.Option(None, help="eval rows attacked per cell; default 50"),
+    recipe: Optional[str] = typer.Option(None, help="deepwordbug | pruthi"),
+    run_id: Optional[str] = typer.Option(None),
+):
+    """Attack the raw and the curated model with a TextAttack recipe; write robustness_<dataset>.jsonl."""
+    from schemas.config import ConfigError, RunConfig
+
+    section = {key: value for key, value in {"ks": list(k) if k else None, "seeds": list(range(seeds)) if seeds is not None else None,
+                                             "sample": sample, "recipe": recipe}.items() if value is not None}
+    try:
+        run_config = RunConfig.load(config, {"experiment": {"robustness": section}})
+        from flows.robustness import robustness_flow
+
+        summary = robustness_flow(run_config, run_id)
+    except (*_known_errors(), ConfigError, _sampling_error()) as error:
+        _fail(error, 1 if type(error).__name__ == "ContractViolation" else 2)
+    console.print(summary["table"], markup=False)
+    console.print(f"records: {summary['records']}")
+    console.print(f"run:     {summary['run_dir']}")
+
+
+@app.command()
 def export(
     run_dir: Path = typer.Argument(..., help="a run folder written by `pdap curate`"),
     out: Path = typer.Argument(..., help="where to save the Hugging Face dataset (save_to_disk)"),
@@ -158,7 +185,7 @@ def export(
     from stages.export import to_hf_dataset
 
     folder = RunFolder(run_dir)
-    path = folder.boundary_path("clean")
+    path = folder.boundary_path("validate")  # the last stage's output: a finished run has it
     if not path.exists():
         _fail(FileNotFoundError(f"{path} not found: is {run_dir} a finished curate run?"))
     labels = json.loads((folder.root / "labels.json").read_text())

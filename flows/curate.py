@@ -13,7 +13,9 @@ from prefect import flow, task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-from data_contracts.suites import clean_suite, raw_suite, rejects_rules, synthetic_suite, with_clean_checks, with_synthetic_checks
+from data_contracts.suites import (
+    clean_suite, raw_suite, rejects_rules, synthetic_suite, validated_suite, with_check_scores, with_clean_checks, with_synthetic_checks,
+)
 from data_contracts.validate import ContractValidator
 from experiments.sampling import draw_k_shot
 from flows.progress import progress_bar
@@ -24,9 +26,10 @@ from stages.augmenters import AUGMENTER_NAMES
 from stages.cleaning import clean
 from stages.domain_adaptation import PSEUDO_LABEL_OP, adapt, build_domain_inputs
 from stages.ingest import ingest
+from stages.adversarial_validation import validate
 from stages.semantic_augmentation import augment
 
-STAGES = ("ingest", "clean", "augment", "adapt")
+STAGES = ("ingest", "clean", "augment", "adapt", "validate")
 
 
 @lru_cache(maxsize=4)
@@ -110,6 +113,21 @@ def adapt_task(config: RunConfig, run_root: str, raw_path: str, augmented_path: 
     return str(path)
 
 
+@task(name="validate", cache_policy=NO_CACHE)
+def validate_task(config: RunConfig, run_root: str, raw_path: str, adapted_path: str) -> str:
+    folder = RunFolder(Path(run_root))
+    rows = pq.read_table(adapted_path)
+    result = validate(rows, config.validation, config.seed)
+    path = folder.write_stage("validate", result.kept, result.rejected, result.stats, result.extra)
+    protected = frozenset(json.loads((folder.root / "domain" / "protected_terms.json").read_text(encoding="utf-8")))
+    scores = result.extra["check_scores"]
+    checked = with_check_scores(with_synthetic_checks(result.kept, pq.read_table(raw_path), protected, config.cleaning), scores)
+    score_columns = [name for name in scores.column_names if name != "id"]
+    rules = validated_suite(run_labels(config, Path(raw_path)), [*AUGMENTER_NAMES, PSEUDO_LABEL_OP], rows.num_rows - result.rejected.num_rows, score_columns)
+    _check(folder, "40_validated", checked, rules, result.rejected)
+    return str(path)
+
+
 def new_run_id(config: RunConfig) -> str:
     digest = hashlib.sha256(config.model_dump_json().encode()).hexdigest()[:6]
     return f"{config.name}-{dt.datetime.now(dt.timezone.utc):%Y%m%d-%H%M%S}-{digest}"
@@ -147,12 +165,13 @@ def funnel(folder: RunFolder) -> list[dict]:
 
 @flow(name="curate")
 def curate_flow(config: RunConfig, run_id: str | None = None) -> dict:
-    """Ingest, clean, augment and adapt `config`'s sources into runs/<run_id>/; return a summary."""
+    """Ingest, clean, augment, adapt and validate `config`'s sources into runs/<run_id>/; return a summary."""
     folder = start_run(config, run_id)
     raw_path = ingest_task(config, str(folder.root))
     clean_path = clean_task(config, str(folder.root), raw_path)
     augmented_path = augment_task(config, str(folder.root), raw_path, clean_path)
-    final_path = adapt_task(config, str(folder.root), raw_path, augmented_path)
+    adapted_path = adapt_task(config, str(folder.root), raw_path, augmented_path)
+    final_path = validate_task(config, str(folder.root), raw_path, adapted_path)
     table = funnel(folder)
     create_table_artifact(key="curate-funnel", table=table, description=f"Rows through each stage of {folder.root.name}")
     split_counts = pq.read_table(final_path, columns=["split"]).column("split").value_counts().to_pylist()

@@ -14,7 +14,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-BOUNDARY_FILES = {"ingest": "00_raw", "clean": "10_clean", "augment": "20_augmented", "adapt": "30_adapted"}
+BOUNDARY_FILES = {"ingest": "00_raw", "clean": "10_clean", "augment": "20_augmented", "adapt": "30_adapted", "validate": "40_validated"}
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -61,7 +61,12 @@ class RunFolder:
     def data_docs_dir(self) -> Path:
         return self.root / "data_docs"
 
-    def write_stage(self, stage: str, kept: pa.Table, rejected: pa.Table, stats: dict) -> Path:
+    def extra_path(self, stage: str, name: str) -> Path:
+        return self.root / f"{BOUNDARY_FILES[stage]}.{name}.parquet"
+
+    def write_stage(self, stage: str, kept: pa.Table, rejected: pa.Table, stats: dict, extra: dict[str, pa.Table] | None = None) -> Path:
+        for name, table in (extra or {}).items():
+            atomic_write_parquet(self.extra_path(stage, name), table)
         atomic_write_parquet(self.boundary_path(stage), kept)
         atomic_write_parquet(self.rejects_path(stage), rejected)
         atomic_write_json(self.stats_path(stage), stats)

@@ -9,6 +9,8 @@ missing; nothing is ever downloaded at run time.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import os
 import shutil
 import subprocess
@@ -51,6 +53,20 @@ def missing_resources() -> list[str]:
     if not stopwords_file().is_file():
         missing.append("NLTK English stopwords")
     return missing
+
+
+@contextmanager
+def textattack_offline():
+    """Import TextAttack modules inside this block: it needs NLTK's stopwords and WordNet, and it calls
+    `nltk.download` on import (for corpora English WordNet does not need); offline those calls can
+    only fail or hang, so they are stubbed while it loads."""
+    from unittest import mock
+
+    import nltk
+
+    ensure_nltk_data()
+    with mock.patch.object(nltk, "download", lambda *args, **kwargs: True):
+        yield
 
 
 def ensure_nltk_data() -> Path:

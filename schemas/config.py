@@ -13,6 +13,7 @@ from schemas.strict import StrictModel
 from stages.cleaning import CleaningConfig
 from stages.domain_adaptation import DomainConfig
 from stages.ingest import IngestConfig
+from stages.adversarial_validation import ValidationConfig
 from stages.semantic_augmentation import AugmentationConfig
 
 
@@ -33,6 +34,7 @@ class RunConfig(StrictModel):
     cleaning: CleaningConfig = CleaningConfig()
     augmentation: AugmentationConfig = AugmentationConfig()
     domain: DomainConfig = DomainConfig()
+    validation: ValidationConfig = ValidationConfig()
     experiment: ExperimentConfig = ExperimentConfig()
 
     @classmethod

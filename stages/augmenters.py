@@ -82,26 +82,27 @@ def _term_patterns(protected: frozenset[str]) -> tuple[frozenset[str], tuple[re.
     return plain, other
 
 
-def keeps_protected_terms(parent: str, child: str, protected: frozenset[str]) -> bool:
-    """True if every protected word in `parent` occurs in `child` at least as often.
+def keeps_protected_terms(parent: str, child: str, protected: frozenset[str], op: str | None = None) -> bool:
+    """True if the protected words of `parent` survive in `child` (made by augmenter `op`).
 
-    Whole words only, case-insensitive: "Aspirin" counts for "aspirin", so does the "aspirin" in
-    "aspirin-induced", but "aspirins" does not (an inflected term is a changed term).
+    Word and character ops edit words in place, so every occurrence must survive: each protected
+    word occurs in the child at least as often as in the parent. Sentence ops (SENTENCE_OPS) move
+    or remove whole sentences verbatim and never alter a word, so for them each protected word of
+    the parent must still occur at least once. Whole words only, case-insensitive: "Aspirin" counts
+    for "aspirin", so does the "aspirin" in "aspirin-induced", but "aspirins" does not (an
+    inflected term is a changed term).
     """
     if not protected:
         return True
+    needed = (lambda count: min(count, 1)) if op in SENTENCE_OPS else (lambda count: count)
     plain, other = _term_patterns(frozenset(protected))
     if plain:
         parent_counts = Counter(word for word in _WORD_RUN.findall(parent.lower()) if word in plain)
         if parent_counts:
             child_counts = Counter(word for word in _WORD_RUN.findall(child.lower()) if word in plain)
-            if any(child_counts[term] < count for term, count in parent_counts.items()):
+            if any(child_counts[term] < needed(count) for term, count in parent_counts.items()):
                 return False
-    return all(len(pattern.findall(child)) >= len(pattern.findall(parent)) for pattern in other)
-
-
-def _mentions_protected(text: str, protected: frozenset[str]) -> bool:
-    return not keeps_protected_terms(text, "", protected)
+    return all(len(pattern.findall(child)) >= needed(len(pattern.findall(parent))) for pattern in other)
 
 
 def _is_protected(token: str, protected: frozenset[str]) -> bool:
@@ -122,6 +123,9 @@ class _ProtectedTokens:
         if token not in self._seen:
             self._seen[token] = isinstance(token, str) and _is_protected(token, self.protected)
         return self._seen[token]
+
+
+SENTENCE_OPS = frozenset({"sentence_dropout", "sentence_shuffle", "sentence_crop"})
 
 
 # --- shared helpers ----------------------------------------------------------------------------
@@ -410,8 +414,6 @@ def split_sentences(text: str) -> list[str]:
     return [sentence for sentence in (part.strip() for part in _SENTENCE_BOUNDARY.split(text.strip())) if sentence]
 
 
-# Only sentences without a protected word may be dropped: the central check counts every
-# occurrence, so a variant that loses one would be rejected anyway.
 class _SentenceOp:
     """Base for sentence-level ops: the first sentence (an abstract's title) always stays first."""
 
@@ -425,16 +427,17 @@ class _SentenceOp:
         if n <= 0 or len(sentences) < _MIN_SENTENCES:
             return []
         protected = _lower_terms(protected)
-        droppable = [index for index in range(1, len(sentences)) if not _mentions_protected(sentences[index], protected)]
         rng = random.Random(seed)
 
         def make_one() -> str | None:
-            kept = self._variant(sentences, droppable, rng)
-            return " ".join(kept) if kept else None
+            # any sentence but the first may go, as long as every protected word stays present
+            kept = self._variant(sentences, rng)
+            variant = " ".join(kept) if kept else None
+            return variant if variant and keeps_protected_terms(text, variant, protected, self.name) else None
 
         return _collect(text, n, make_one, attempts=5 * n + 5)
 
-    def _variant(self, sentences: list[str], droppable: list[int], rng: random.Random) -> list[str] | None:
+    def _variant(self, sentences: list[str], rng: random.Random) -> list[str] | None:
         raise NotImplementedError
 
 
@@ -443,11 +446,9 @@ class SentenceDropoutAugmenter(_SentenceOp):
 
     name = "sentence_dropout"
 
-    def _variant(self, sentences, droppable, rng):
-        k = min(len(sentences) - 2, len(droppable), max(1, round(self.strength * len(sentences))))
-        if k < 1:
-            return None
-        dropped = set(rng.sample(droppable, k))
+    def _variant(self, sentences, rng):
+        k = min(len(sentences) - 2, max(1, round(self.strength * len(sentences))))
+        dropped = set(rng.sample(range(1, len(sentences)), k))
         return [sentence for index, sentence in enumerate(sentences) if index not in dropped]
 
 
@@ -456,7 +457,7 @@ class SentenceShuffleAugmenter(_SentenceOp):
 
     name = "sentence_shuffle"
 
-    def _variant(self, sentences, droppable, rng):
+    def _variant(self, sentences, rng):
         body = sentences[1:]
         k = min(len(body), max(2, round(self.strength * len(body))))
         positions = sorted(rng.sample(range(len(body)), k))
@@ -475,15 +476,10 @@ class SentenceCropAugmenter(_SentenceOp):
 
     name = "sentence_crop"
 
-    def _variant(self, sentences, droppable, rng):
-        body, free = sentences[1:], set(droppable)
+    def _variant(self, sentences, rng):
+        body = sentences[1:]
         width = min(len(body) - 1, max(1, round((1.0 - self.strength) * len(body))))
-        # body index i is sentence i + 1; a window may only cut sentences without protected words
-        starts = [start for start in range(len(body) - width + 1)
-                  if all(index + 1 in free for index in (*range(start), *range(start + width, len(body))))]
-        if not starts:
-            return None
-        start = rng.choice(starts)
+        start = rng.randrange(len(body) - width + 1)
         return [sentences[0], *body[start:start + width]]
 
 
@@ -584,8 +580,10 @@ class OcrAugmenter(_NlpaugAugmenter):
 # so EDA runs on short pieces and is offered a few random positions per step: long sentences are
 # cut into pieces of at most this many words...
 _EDA_CHUNK_WORDS = 20
-# ...and each step may change one of this many positions (TextAttack would try all of them).
+# ...and each step may change one of this many positions (TextAttack would try all of them),
 _EDA_INDEX_SAMPLE = 3
+# ...to one of this many synonyms: TextAttack builds a whole new text per candidate, then keeps one.
+_EDA_SYNONYM_SAMPLE = 2
 
 
 @lru_cache(maxsize=8)
@@ -593,18 +591,13 @@ def _textattack_eda(strength: float):
     """TextAttack's EDA sub-augmenters for `strength`, built once per process, and their guard.
 
     Returns (synonym replacement, deletion, swap, insertion) and the constraint whose
-    `protected` set decides which words they may touch. TextAttack calls `nltk.download` on
-    import and in WordSwapWordNet (for omw-1.4, which English WordNet does not need); offline
-    those calls can only fail or hang, so they are stubbed while it loads.
+    `protected` set decides which words they may touch.
     """
-    from unittest import mock
-
     import nltk
 
-    from model_hooks.resources import ensure_nltk_data
+    from model_hooks.resources import textattack_offline
 
-    ensure_nltk_data()
-    with mock.patch.object(nltk, "download", lambda *args, **kwargs: True):
+    with textattack_offline():
         from textattack.augmentation import EasyDataAugmenter
         from textattack.constraints import PreTransformationConstraint
         from textattack.shared.validators import transformation_consists_of_word_swaps
@@ -642,14 +635,19 @@ def _textattack_eda(strength: float):
 
 
 def _sort_candidates(transformation, method: str) -> None:
-    """Make a TextAttack synonym lookup return a sorted, cached list (it returns set order)."""
+    """Make a TextAttack synonym lookup cached and reproducible (it returns set order), offering a
+    seeded sample of `_EDA_SYNONYM_SAMPLE` synonyms (TextAttack picks one of them at random anyway)."""
     original = getattr(transformation, method)
 
     @lru_cache(maxsize=65536)
     def sorted_lookup(word: str) -> tuple[str, ...]:
         return tuple(sorted(original(word)))
 
-    setattr(transformation, method, lambda word, *args, **kwargs: list(sorted_lookup(word)))
+    def sampled_lookup(word: str, *args, **kwargs) -> list[str]:
+        synonyms = sorted_lookup(word)
+        return random.sample(synonyms, _EDA_SYNONYM_SAMPLE) if len(synonyms) > _EDA_SYNONYM_SAMPLE else list(synonyms)
+
+    setattr(transformation, method, sampled_lookup)
 
 
 def _eda_chunks(text: str) -> list[str]:

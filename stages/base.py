@@ -16,14 +16,16 @@ Progress = Callable[[int], None]
 
 @dataclass
 class StageResult:
-    """Kept rows, rejected rows (with reasons) and stats with fixed keys.
+    """Kept rows, rejected rows (with reasons), stats with fixed keys, and any extra tables.
 
     Stats always hold `rows_in`, `rows_out`, `seconds` and one `dropped_<reason>` per reason.
+    `extra` holds tables a stage produces besides rows (the validate stage's per-check scores).
     """
 
     kept: pa.Table
     rejected: pa.Table
     stats: dict = field(default_factory=dict)
+    extra: dict[str, pa.Table] = field(default_factory=dict)
 
 
 class RowFilter(Protocol):

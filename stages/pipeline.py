@@ -11,6 +11,7 @@ from typing import Callable
 
 import pyarrow as pa
 
+from stages.adversarial_validation import validate
 from stages.base import StageResult
 from stages.cleaning import clean
 from stages.domain_adaptation import adapt, build_domain_inputs
@@ -39,10 +40,15 @@ def _adapt(rows: pa.Table, context: PipelineContext) -> StageResult:
     return adapt(rows, context.config.domain, context.seed)
 
 
+def _validate(rows: pa.Table, context: PipelineContext) -> StageResult:
+    return validate(rows, context.config.validation, context.seed)
+
+
 PIPELINE: tuple[tuple[str, Callable[[pa.Table, PipelineContext], StageResult]], ...] = (
     ("clean", _clean),
     ("augment", _augment),
     ("adapt", _adapt),
+    ("validate", _validate),
 )
 STAGE_NAMES = tuple(name for name, _ in PIPELINE)
 

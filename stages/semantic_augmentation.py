@@ -63,12 +63,13 @@ def _child_seed(seed: int, parent_id: str, op: str) -> int:
     return int.from_bytes(hashlib.sha256(f"{seed}:{parent_id}:{op}".encode()).digest()[:4], "big")
 
 
-def generate_children(parents: pa.Table, config: AugmentationConfig, inputs: AugmentationInputs, seed: int) -> tuple[pa.Table, dict]:
-    """Candidate rows from every op for every parent, and a note per op that could not run."""
+def generate_children(parents: pa.Table, config: AugmentationConfig, inputs: AugmentationInputs, seed: int) -> tuple[pa.Table, dict, dict]:
+    """Candidate rows from every op for every parent, a note per op that could not run, seconds per op."""
     ids, texts, labels = (parents.column(name).to_pylist() for name in ("id", "text", "label"))
     rows = {"id": [], "text": [], "label": [], "parent_id": [], "op": []}
-    not_run = {}
+    not_run, seconds = {}, {}
     for op in config.ops:
+        op_started = time.perf_counter()
         if op == "word_vector" and inputs.vectors is None:
             not_run[op] = "no in-domain word vectors (needs unlabeled or labeled in-domain text)"
             continue
@@ -80,6 +81,7 @@ def generate_children(parents: pa.Table, config: AugmentationConfig, inputs: Aug
                 rows["label"].append(label)
                 rows["parent_id"].append(parent_id)
                 rows["op"].append(op)
+        seconds[op] = round(time.perf_counter() - op_started, 3)
     n = len(rows["id"])
     table = pa.table(
         {
@@ -88,7 +90,7 @@ def generate_children(parents: pa.Table, config: AugmentationConfig, inputs: Aug
             "origin": pa.array([Origin.AUGMENTED.value] * n, pa.string()),
         }
     )
-    return conform_rows(table), not_run
+    return conform_rows(table), not_run, seconds
 
 
 def _cosine_to_parent(children: pa.Table, parent_text: dict[str, str], mode: str) -> np.ndarray:
@@ -108,13 +110,14 @@ def augment(rows: pa.Table, config: AugmentationConfig, inputs: AugmentationInpu
         pl.Series(rows.column("origin").combine_chunks()) == Origin.ORIGINAL.value
     )
     parents = rows.filter(pa.array(is_parent.to_numpy()))
-    children, not_run = generate_children(parents, config, inputs, seed) if config.enabled else (empty_rows(), {})
+    children, not_run, op_seconds = generate_children(parents, config, inputs, seed) if config.enabled else (empty_rows(), {}, {})
     ledger = ReasonLedger(children.num_rows, REASONS)
     parent_text = dict(zip(parents.column("id").to_pylist(), parents.column("text").to_pylist()))
 
     child_texts = children.column("text").to_pylist()
-    lost = [i for i, (parent, text) in enumerate(zip(children.column("parent_id").to_pylist(), child_texts))
-            if not keeps_protected_terms(parent_text[parent], text, inputs.protected_terms)]
+    lineage = zip(children.column("parent_id").to_pylist(), children.column("op").to_pylist(), child_texts)
+    lost = [i for i, (parent, op, text) in enumerate(lineage)
+            if not keeps_protected_terms(parent_text[parent], text, inputs.protected_terms, op)]
     ledger.reject(np.asarray(lost, dtype=np.int64), "protected_term_lost")
 
     existing = set(dedup_key_column(pl.Series(rows.column("text").combine_chunks())).to_list())
@@ -126,6 +129,7 @@ def augment(rows: pa.Table, config: AugmentationConfig, inputs: AugmentationInpu
         existing.add(key)
     ledger.reject(np.asarray(repeated, dtype=np.int64), "duplicate_candidate")
 
+    gate_started = time.perf_counter()
     similarity = np.full(children.num_rows, np.nan)
     alive = np.flatnonzero(ledger.kept_mask)
     if len(alive):
@@ -134,6 +138,7 @@ def augment(rows: pa.Table, config: AugmentationConfig, inputs: AugmentationInpu
         ledger.reject(low, "too_dissimilar", [f"similarity {similarity[i]:.3f}" for i in low])
         high = alive[similarity[alive] > config.max_similarity]
         ledger.reject(high, "near_copy", [f"similarity {similarity[i]:.3f}" for i in high])
+    gate_seconds = time.perf_counter() - gate_started
     children = children.set_column(
         children.schema.get_field_index("similarity"), children.schema.field("similarity"), pa.array(similarity, pa.float64(), from_pandas=True)
     )
@@ -148,6 +153,8 @@ def augment(rows: pa.Table, config: AugmentationConfig, inputs: AugmentationInpu
         "generated_by_op": {} if by_op is None else {r["op"]: int(r["len"]) for r in by_op.group_by("op").len().iter_rows(named=True)},
         "ops_not_run": not_run,
         "protected_terms": len(inputs.protected_terms),
+        "seconds_by_op": op_seconds,
+        "similarity_gate_seconds": round(gate_seconds, 3),
         "seconds": round(time.perf_counter() - started, 3),
     }
     return StageResult(kept=pa.concat_tables([rows, kept_children]), rejected=ledger.rejects_table(children, STAGE), stats=stats)

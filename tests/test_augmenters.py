@@ -44,11 +44,13 @@ CONTROL_OPS = ("wordnet_synonym", "random_delete", "keyboard", "ocr", "word_vect
 SLOW_OPS = {"eda"}  # TextAttack: ~13 s to import and build once per process
 
 
-def independent_counts_kept(parent: str, child: str, terms) -> bool:
+def independent_counts_kept(parent: str, child: str, terms, op: str | None = None) -> bool:
     """Reference for keeps_protected_terms, written differently (one regex per term)."""
     def count(text, term):
         return len(re.findall(rf"\b{re.escape(term)}\b", text, flags=re.IGNORECASE))
 
+    if op in SENTENCE_OPS:  # whole sentences move or go: each term must stay present
+        return all(count(child, term) >= min(1, count(parent, term)) for term in terms)
     return all(count(child, term) >= count(parent, term) for term in terms)
 
 
@@ -119,8 +121,8 @@ def test_protected_terms_survive_even_at_full_strength(name, vectors):
     variants = [v for seed in range(3) for v in augmenter.augment(TEXT, 4, seed, protected)]
     assert variants
     for variant in variants:
-        assert keeps_protected_terms(TEXT, variant, protected), variant
-        assert independent_counts_kept(TEXT, variant, protected), variant
+        assert keeps_protected_terms(TEXT, variant, protected, name), variant
+        assert independent_counts_kept(TEXT, variant, protected, name), variant
 
 
 @pytest.mark.parametrize("name", CONTROL_OPS)
@@ -197,6 +199,15 @@ def test_keeps_protected_terms_matches_whole_words_only():
     assert not keeps_protected_terms("aspirin was given", "nonaspirin was given", protected)
     assert keeps_protected_terms("aspirin was given", "aspirin-treated patients", protected)
     assert keeps_protected_terms("aspirin was given", "(aspirin) was given", protected)
+
+
+def test_sentence_ops_need_each_protected_term_present_not_every_occurrence():
+    protected = frozenset({"aspirin"})
+    parent = "Aspirin trial. Aspirin was given. Risk fell."
+    for op in SENTENCE_OPS:
+        assert keeps_protected_terms(parent, "Aspirin trial. Risk fell.", protected, op)
+        assert not keeps_protected_terms(parent, "A trial. Risk fell.", protected, op)
+    assert not keeps_protected_terms(parent, "Aspirin trial. Risk fell.", protected, "random_delete")
 
 
 def test_keeps_protected_terms_ignores_absent_terms_and_handles_hyphenated_terms():
@@ -292,13 +303,17 @@ def test_sentence_ops_keep_the_first_sentence_and_only_known_sentences(name):
             assert set(parts) <= set(sentences) and len(set(parts)) == len(parts)
 
 
-def test_sentence_dropout_drops_a_share_and_never_a_protected_sentence():
+def test_sentence_dropout_drops_a_share_and_keeps_every_protected_term_present():
     sentences = split_sentences(TEXT)
-    for variant in build_augmenter("sentence_dropout", 0.25).augment(TEXT, 6, 0, PROTECTED):
+    # "bleeding" occurs only in the sixth sentence; the fifth repeats terms of the title
+    protected = PROTECTED | {"bleeding"}
+    variants = [v for seed in range(4) for v in build_augmenter("sentence_dropout", 0.25).augment(TEXT, 6, seed, protected)]
+    for variant in variants:
         parts = split_sentences(variant)
         assert len(parts) == 8 - 2  # round(0.25 * 8)
         assert parts == [s for s in sentences if s in parts]  # order kept
-        assert sentences[4] in parts  # holds protected terms
+        assert sentences[5] in parts  # the only sentence with "bleeding"
+    assert any(sentences[4] not in split_sentences(v) for v in variants), "a sentence whose terms occur elsewhere may go"
     everything = build_augmenter("sentence_dropout", 1.0).augment(TEXT, 3, 0, frozenset())
     assert everything and all(len(split_sentences(v)) == 2 for v in everything)  # never all
 
@@ -322,9 +337,9 @@ def test_sentence_crop_keeps_title_and_a_contiguous_window():
         window = parts[1:]
         start = body.index(window[0])
         assert len(window) == 5 and body[start:start + 5] == window
-    # the fifth sentence holds protected terms: every window must contain it
-    for variant in build_augmenter("sentence_crop", 0.3).augment(TEXT, 5, 0, PROTECTED):
-        assert sentences[4] in variant
+    # "bleeding" occurs only in the sixth sentence: every window must contain it
+    for variant in build_augmenter("sentence_crop", 0.3).augment(TEXT, 5, 0, PROTECTED | {"bleeding"}):
+        assert sentences[5] in variant
 
 
 # --- word_vector -------------------------------------------------------------------------------

@@ -149,3 +149,25 @@ def test_augmented_boundary_catches_planted_violations(validator, change, rule):
     report = synthetic_check(validator, table, raw)
     failed = {r["rule"] for r in report.rules if not r["success"]}
     assert rule in failed
+
+
+def validated_check(validator, table, raw, scores):
+    from data_contracts.suites import validated_suite, with_check_scores, with_synthetic_checks
+
+    checked = with_check_scores(with_synthetic_checks(table, raw, frozenset(), CleaningConfig()), scores)
+    columns = [name for name in scores.column_names if name != "id"]
+    table_with_domain = checked.set_column(checked.schema.get_field_index("domain_score"), "domain_score",
+                                           pa.array([0.5, None, 0.5], pa.float64()))
+    return validator.validate("40_validated", table_with_domain, validated_suite(LABELS, ["random_swap"], table.num_rows, columns))
+
+
+def test_validated_boundary_needs_a_score_from_every_enabled_check_for_every_synthetic_row(validator):
+    table, raw = synthetic_rows(TEXT_A.replace("randomised", "allocated"))
+    ids = table.column("id").to_pylist()
+    full = pa.table({"id": ids, "score_discriminator": [0.2, None, 0.4], "score_label_consistency": [0.9, None, 0.8]})
+    assert validated_check(validator, table, raw, full).success
+    missing = full.set_column(2, "score_label_consistency", pa.array([0.9, None, None], pa.float64()))
+    report = validated_check(validator, table, raw, missing)
+    failed = [r for r in report.rules if not r["success"]]
+    assert [r["rule"] for r in failed] == ["SyntheticRowsHaveEveryCheckScore"]
+    assert "score_label_consistency" in str(failed[0])

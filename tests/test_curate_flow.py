@@ -2,6 +2,7 @@
 
 import csv
 import json
+import os
 import subprocess
 import sys
 
@@ -20,6 +21,7 @@ ROWS = [
     ("Patients with chronic heart failure were randomised to exercise training or usual care.", "neuro"),
     ("Endoscopic findings in ulcerative colitis were compared with biopsies of the same segments.", "digestive"),
     ("Migraine frequency fell after prophylactic treatment with a beta blocker in adults.", "neuro"),
+    ("Epileptic seizures in children were controlled with a new anticonvulsant drug.", "neuro"),
     ("Contact the trial office at office@example.org about the colitis biopsy protocol today.", "digestive"),
     ("", "neuro"),
 ]
@@ -47,31 +49,38 @@ def test_curate_flow_writes_the_run_folder_and_is_deterministic(config_file):
     first = curate_flow(config, run_id="one")
     second = curate_flow(config, run_id="two")
     run = config_file.parent / "runs" / "one"
-    for name in ("00_raw.parquet", "10_clean.parquet", "20_augmented.parquet", "30_adapted.parquet",
-                 "rejects/ingest.parquet", "rejects/clean.parquet", "rejects/augment.parquet", "rejects/adapt.parquet",
-                 "stats/ingest.json", "stats/clean.json", "stats/augment.json", "stats/adapt.json",
+    for name in ("00_raw.parquet", "10_clean.parquet", "20_augmented.parquet", "30_adapted.parquet", "40_validated.parquet",
+                 "40_validated.check_scores.parquet",
+                 "rejects/ingest.parquet", "rejects/clean.parquet", "rejects/augment.parquet", "rejects/adapt.parquet", "rejects/validate.parquet",
+                 "stats/ingest.json", "stats/clean.json", "stats/augment.json", "stats/adapt.json", "stats/validate.json",
                  "contracts/00_raw.json", "contracts/10_clean.json", "contracts/20_augmented.json", "contracts/30_adapted.json",
+                 "contracts/40_validated.json",
                  "domain/protected_terms.json", "data_docs/index.html", "config.json", "summary.json"):
         assert (run / name).is_file(), name
-    for name in ("00_raw.parquet", "10_clean.parquet", "20_augmented.parquet", "30_adapted.parquet", "rejects/augment.parquet"):
+    for name in ("00_raw.parquet", "10_clean.parquet", "20_augmented.parquet", "30_adapted.parquet", "40_validated.parquet",
+                 "40_validated.check_scores.parquet", "rejects/augment.parquet", "rejects/validate.parquet"):
         assert (run / name).read_bytes() == (config_file.parent / "runs" / "two" / name).read_bytes(), name
 
     ingest_stats = json.loads((run / "stats/ingest.json").read_text())
     clean_stats = json.loads((run / "stats/clean.json").read_text())
-    assert ingest_stats["rows_in"] == 6 and ingest_stats["dropped_missing_text"] == 1
-    assert clean_stats["rows_in"] == 5 and clean_stats["dropped_label_conflict"] == 2
+    assert ingest_stats["rows_in"] == 7 and ingest_stats["dropped_missing_text"] == 1
+    assert clean_stats["rows_in"] == 6 and clean_stats["dropped_label_conflict"] == 2
     assert clean_stats["masked_EMAIL"] == 1
     curated = pq.read_table(run / "10_clean.parquet")
-    assert curated.num_rows == 3 and "<EMAIL>" in " ".join(curated.column("text").to_pylist())
-    assert [row["stage"] for row in first["funnel"]] == ["ingest", "clean", "augment", "adapt"]
+    assert curated.num_rows == 4 and "<EMAIL>" in " ".join(curated.column("text").to_pylist())
+    assert [row["stage"] for row in first["funnel"]] == ["ingest", "clean", "augment", "adapt", "validate"]
     augment_stats = json.loads((run / "stats/augment.json").read_text())
     assert augment_stats["rows_in"] + augment_stats["generated"] == augment_stats["rows_out"] + sum(
         value for key, value in augment_stats.items() if key.startswith("dropped_")
     )
     assert augment_stats["ops_not_run"] == {"word_vector": "no in-domain word vectors (needs unlabeled or labeled in-domain text)"}
-    final = pq.read_table(run / "30_adapted.parquet")
+    final = pq.read_table(run / "40_validated.parquet")
     originals = [row for row in final.to_pylist() if row["origin"] == "original"]
-    assert len(originals) == 3 and second["splits"]["labeled"] == final.num_rows
+    assert len(originals) == 4 and second["splits"]["labeled"] == final.num_rows
+    assert all(row["synthetic_p"] is not None and row["label_agreement"] is not None for row in final.to_pylist())
+    validate_stats = json.loads((run / "stats/validate.json").read_text())
+    assert set(validate_stats["checks"]) == {"discriminator", "label_consistency", "label_issues"}
+    assert validate_stats["rows_in"] == validate_stats["rows_out"] + pq.read_table(run / "rejects/validate.parquet").num_rows
 
     with get_client(sync_client=True) as client:
         artifacts = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["curate-funnel"])))
@@ -80,7 +89,8 @@ def test_curate_flow_writes_the_run_folder_and_is_deterministic(config_file):
 
 def test_cli_summary_and_one_line_errors(config_file, tmp_path):
     pdap = [sys.executable, "-m", "flows.cli"]
-    done = subprocess.run([*pdap, "curate", "--config", str(config_file), "--run-id", "cli"], capture_output=True, text=True)
+    wide = {**os.environ, "COLUMNS": "200"}  # keep the summary table on one line per stage
+    done = subprocess.run([*pdap, "curate", "--config", str(config_file), "--run-id", "cli"], capture_output=True, text=True, env=wide)
     assert done.returncode == 0, done.stderr
     assert "label_conflict=2" in done.stdout and "data docs:" in done.stdout
 

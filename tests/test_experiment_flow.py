@@ -38,9 +38,9 @@ def test_experiment_flow_writes_paired_records_for_every_arm(data_file, tmp_path
     summary = experiment_flow(config, run_id="exp")
     records = [json.loads(line) for line in (tmp_path / "results" / "experiment_topics.jsonl").read_text().splitlines()]
     arms = {(r["arm"], r["seed"]) for r in records}
-    stage_arms = ("raw", "curated", "without:clean", "without:augment", "without:adapt", "ref:tfidf_lr", "ref:frozen_lr")
+    stage_arms = ("raw", "curated", "without:clean", "without:augment", "without:adapt", "without:validate", "ref:tfidf_lr", "ref:frozen_lr")
     assert arms >= {(arm, seed) for arm in stage_arms for seed in (0, 1)}
-    op_arms = {arm for arm, _ in arms if arm.startswith("without:") and arm.removeprefix("without:") not in ("clean", "augment", "adapt")}
+    op_arms = {arm for arm, _ in arms if arm.startswith("without:") and arm.removeprefix("without:") not in ("clean", "augment", "adapt", "validate")}
     assert op_arms, "the curated rows of a cell hold augmented rows, so there are per-op ablation arms"
     for record in records:
         if record["arm"] in op_arms:
@@ -57,3 +57,20 @@ def test_experiment_flow_writes_paired_records_for_every_arm(data_file, tmp_path
     too_many = RunConfig.from_data_file(data_file, "sentence", "topic", {"experiment": {"ks": [40], "results_dir": str(tmp_path)}})
     with pytest.raises(SamplingError, match="k=40"):
         experiment_flow(too_many, run_id="exp-too-many")
+
+
+def test_robustness_flow_attacks_raw_and_curated_models_on_the_same_eval_rows(data_file, tmp_path):
+    from flows.robustness import robustness_flow
+
+    overrides = {"experiment": {"results_dir": str(tmp_path / "results"),
+                                "robustness": {"ks": [2], "seeds": [0], "sample": 3, "query_budget": 40}}}
+    config = RunConfig.from_data_file(data_file, "sentence", "topic", overrides)
+    summary = robustness_flow(config, run_id="robust")
+    records = [json.loads(line) for line in (tmp_path / "results" / "robustness_topics.jsonl").read_text().splitlines()]
+    assert sorted(r["model"] for r in records) == ["curated", "raw"]
+    for record in records:
+        assert record["recipe"] == "deepwordbug" and record["n"] == 3 and record["k"] == 2
+        assert record["succeeded"] + record["failed"] + record["skipped"] == 3
+        assert record["n_train"] >= 6
+    assert "| deepwordbug | 2 | 1 |" in (tmp_path / "results" / "robustness_topics.md").read_text()
+    assert "deepwordbug" in summary["table"]

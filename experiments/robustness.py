@@ -1,0 +1,81 @@
+"""Robustness probe of the trained models: the same attack on the raw and the curated `head` model.
+
+For each (k, seed) cell: draw the k-shot set, curate it, train the `head` trainer on the raw and on
+the curated rows, and attack both on one seeded sample of eval rows (the eval split is only read,
+as in scoring). Records follow ARCHITECTURE.md ("robustness_<dataset>.jsonl").
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from pydantic import Field
+
+from experiments.sampling import draw_k_shot
+from model_hooks.robustness import RECIPES, probe
+from schemas.rows import Split
+from schemas.strict import StrictModel
+from stages.pipeline import run_pipeline
+
+
+class RobustnessConfig(StrictModel):
+    """The `experiment.robustness` section: which attack, on how many eval rows, with what budget."""
+
+    recipe: str = Field("deepwordbug", pattern=f"^({'|'.join(RECIPES)})$")
+    sample: int = Field(50, ge=1, description="eval rows attacked per cell (the same rows for both models)")
+    query_budget: int = Field(1000, ge=10, description="model queries allowed per attacked row")
+    ks: list[int] = Field([10], min_length=1)
+    seeds: list[int] = Field([0, 1, 2], min_length=1)
+
+
+def _labeled(rows: pa.Table) -> pa.Table:
+    return rows.filter(pc.equal(rows.column("split"), Split.LABELED.value))
+
+
+def head_model(train: pa.Table, labels: list[str], seed: int, embedding_mode: str):
+    """Train the `head` trainer; return texts -> probabilities, embedding without the disk cache
+    (attacked texts are one-off variants that would only bloat it)."""
+    from model_hooks.embedder import get_embedder
+    from model_hooks.trainers import HeadTrainer
+
+    cached = get_embedder(embedding_mode)
+    weight, bias = HeadTrainer().fit_weights(cached.embed(train.column("text").to_pylist()), train.column("label").to_pylist(), labels, seed)
+    uncached = get_embedder(embedding_mode, cache_dir=None)
+
+    def predict_proba(texts: list[str]) -> np.ndarray:
+        logits = uncached.embed(texts) @ weight.T + bias
+        logits -= logits.max(axis=1, keepdims=True)
+        exp = np.exp(logits)
+        return exp / exp.sum(axis=1, keepdims=True)
+
+    return predict_proba
+
+
+def eval_sample(rows: pa.Table, size: int, seed: int) -> pa.Table:
+    """A seeded sample of eval rows, ordered by id first so it depends only on the data and seed."""
+    eval_rows = rows.filter(pc.equal(rows.column("split"), Split.EVAL.value))
+    eval_rows = eval_rows.take(pc.sort_indices(eval_rows, [("id", "ascending")]))
+    chosen = np.sort(np.random.default_rng(seed).choice(eval_rows.num_rows, size=min(size, eval_rows.num_rows), replace=False))
+    return eval_rows.take(pa.array(chosen))
+
+
+def robustness_cell(rows: pa.Table, config, labels: list[str], k: int, seed: int) -> list[dict]:
+    """Records for the raw and the curated model of one (k, seed) cell."""
+    settings = config.experiment.robustness
+    drawn = draw_k_shot(rows, k, seed)
+    curated, _ = run_pipeline(drawn, config, seed)
+    sample = eval_sample(drawn, settings.sample, seed)
+    texts = sample.column("text").to_pylist()
+    gold = [labels.index(label) for label in sample.column("label").to_pylist()]
+    records = []
+    for name, train in (("raw", _labeled(drawn)), ("curated", _labeled(curated))):
+        model = head_model(train, labels, seed, config.experiment.embedding_mode)
+        clean_accuracy = float((model(texts).argmax(axis=1) == np.asarray(gold)).mean())
+        result = probe(model, texts, gold, settings.recipe, settings.query_budget, seed)
+        records.append({
+            "dataset": config.dataset_name, "trainer": "head", "model": name, "k": k, "seed": seed,
+            "n_train": train.num_rows, "clean_accuracy": round(clean_accuracy, 4), "query_budget": settings.query_budget,
+            **result.as_dict(),
+        })
+    return records

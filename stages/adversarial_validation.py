@@ -1,0 +1,144 @@
+"""Stage 4, adversarial validation: the last gate before training.
+
+The registered checks of stages/validation_checks.py run on the labeled, non-eval rows (originals
+and synthetic rows). Synthetic rows a check flags are rejected with the check's reason
+(`looks_synthetic`, `label_flip`, `outlier`); originals are never rejected for looking real.
+cleanlab's label issues in the originals are flagged and listed, and dropped (with their
+augmented children, `parent_label_issue`) only when `drop_label_issues` is set.
+The discriminator's score becomes `synthetic_p`, the label model's P(label) `label_agreement`;
+every enabled check's per-row score is returned as the `check_scores` table.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+
+import numpy as np
+import pyarrow as pa
+from pydantic import Field, field_validator
+
+from model_hooks.discriminator import family_folds
+from schemas.rows import Origin, Split, conform_rows
+from schemas.strict import StrictModel
+from stages.base import ReasonLedger, StageResult
+from stages.validation_checks import CHECKS, DEFAULT_CHECKS, CheckFailed, CheckInputs, CheckSettings, run_check
+
+STAGE = "validate"
+REASONS = ["looks_synthetic", "label_flip", "outlier", "label_issue", "parent_label_issue"]
+_WORD = re.compile(r"[^\W\d_]+")
+
+
+class ValidationConfig(StrictModel):
+    """Which checks run and their thresholds."""
+
+    enabled: bool = True
+    checks: list[str] = Field(default_factory=lambda: list(DEFAULT_CHECKS), description="registered checks to run, in order")
+    folds: int = Field(5, ge=2, le=20, description="cross-fitting folds (a family never spans two)")
+    synthetic_quantile: float = Field(0.95, gt=0.0, lt=1.0, description="reject synthetic rows whose P(synthetic) exceeds this quantile of the originals'")
+    synthetic_threshold: float | None = Field(None, gt=0.0, lt=1.0, description="instead: reject above this P(synthetic)")
+    min_label_probability: float = Field(0.1, ge=0.0, le=1.0, description="label_flip below this P(label)")
+    max_label_rank: int | None = Field(None, ge=1, description="also label_flip when the label ranks below this")
+    drop_label_issues: bool = Field(False, description="drop originals cleanlab flags (and their children)")
+    outlier_quantile: float = Field(0.05, gt=0.0, lt=1.0)
+    embedding_mode: str = Field("truncate", pattern="^(truncate|chunk_mean)$")
+
+    @field_validator("checks")
+    @classmethod
+    def _known_checks(cls, checks: list[str]) -> list[str]:
+        unknown = sorted(set(checks) - set(CHECKS))
+        if unknown:
+            raise ValueError(f"unknown checks {unknown}; registered: {sorted(CHECKS)}")
+        return checks
+
+    def settings(self) -> CheckSettings:
+        return CheckSettings(
+            synthetic_threshold=self.synthetic_threshold, synthetic_quantile=self.synthetic_quantile,
+            min_label_probability=self.min_label_probability, max_label_rank=self.max_label_rank, outlier_quantile=self.outlier_quantile,
+        )
+
+
+def _column(rows: pa.Table, name: str) -> np.ndarray:
+    return np.asarray(rows.column(name).to_pylist(), dtype=object)
+
+
+def check_inputs(rows: pa.Table, config: ValidationConfig, seed: int) -> tuple[np.ndarray, CheckInputs]:
+    """Row positions of the checked rows (labeled, non-eval) and what the checks need about them."""
+    from model_hooks.embedder import get_embedder
+
+    split, origin = _column(rows, "split"), _column(rows, "origin")
+    checked = np.flatnonzero(split == Split.LABELED.value)
+    ids, texts, labels = (_column(rows, name)[checked] for name in ("id", "text", "label"))
+    parents = _column(rows, "parent_id")[checked]
+    is_synthetic = origin[checked] != Origin.ORIGINAL.value
+    families = [parent if origin_ == Origin.AUGMENTED.value and parent else row_id for row_id, parent, origin_ in zip(ids, parents, origin[checked])]
+    original_families = {family for family, synthetic in zip(families, is_synthetic) if not synthetic}
+    if len(checked) and len(original_families) < 2:
+        raise CheckFailed("adversarial validation needs at least two labeled original rows; set validation.enabled: false")
+    in_domain = (split != Split.EVAL.value) & (origin == Origin.ORIGINAL.value)
+    vocabulary = frozenset(word for text in _column(rows, "text")[in_domain] for word in _WORD.findall(text.lower()))
+    inputs = CheckInputs(
+        ids=ids.tolist(), texts=texts.tolist(), labels=labels.tolist(), is_synthetic=is_synthetic.astype(bool),
+        vectors=get_embedder(config.embedding_mode).embed(texts.tolist()) if len(texts) else np.zeros((0, 384), np.float32),
+        # original families are dealt first, by label, so each fold's complement keeps every class
+        # it can; never more folds than original families
+        folds=family_folds(families, min(config.folds, len(original_families)),
+                           strata=[f"{int(family not in original_families)}:{label}" for family, label in zip(families, labels)]),
+        classes=sorted(set(labels.tolist())), vocabulary=vocabulary,
+        seed=seed, settings=config.settings(),
+    )
+    return checked, inputs
+
+
+def validate(rows: pa.Table, config: ValidationConfig, seed: int) -> StageResult:
+    """Run the enabled checks; reject flagged synthetic rows; score every checked row."""
+    started = time.perf_counter()
+    rows = conform_rows(rows)
+    ledger = ReasonLedger(rows.num_rows, REASONS)
+    stats: dict = {"rows_in": rows.num_rows}
+    scores = pa.table({"id": rows.column("id")})
+    if not config.enabled:
+        return StageResult(rows, ledger.rejects_table(rows, STAGE), {**stats, "rows_out": rows.num_rows, **ledger.counts(), "checks": {}, "seconds": 0.0}, {"check_scores": scores})
+
+    checked, inputs = check_inputs(rows, config, seed)
+    results = {name: run_check(name, inputs) for name in config.checks} if len(checked) else {}
+    for name, result in results.items():
+        if result.reason == "label_issue":
+            if config.drop_label_issues:
+                _drop_label_issues(rows, checked, result.flags, ledger)
+            continue
+        flagged = np.flatnonzero(result.flags)
+        ledger.reject(checked[flagged], result.reason, [f"{name} score {result.scores[i]:.3f}" for i in flagged])
+    for name in config.checks:
+        column = np.full(rows.num_rows, np.nan)
+        if name in results:
+            column[checked] = results[name].scores
+        scores = scores.append_column(f"score_{name}", pa.array(column, pa.float64(), from_pandas=True))
+    rows = _set_score(rows, "synthetic_p", checked, results.get("discriminator"))
+    rows = _set_score(rows, "label_agreement", checked, results.get("label_consistency"))
+
+    kept = rows.filter(pa.array(ledger.kept_mask))
+    stats.update({
+        "rows_out": kept.num_rows,
+        **ledger.counts(),
+        "checks": {name: {"summary": round(float(result.summary), 4), "info": result.info} for name, result in results.items()},
+        "seconds": round(time.perf_counter() - started, 3),
+    })
+    kept_scores = scores.filter(pa.array(ledger.kept_mask))
+    return StageResult(kept, ledger.rejects_table(rows, STAGE), stats, {"check_scores": kept_scores})
+
+
+def _drop_label_issues(rows: pa.Table, checked: np.ndarray, flags: np.ndarray, ledger: ReasonLedger) -> None:
+    flagged = checked[np.flatnonzero(flags)]
+    ledger.reject(flagged, "label_issue")
+    flagged_ids = set(_column(rows, "id")[flagged].tolist())
+    children = np.flatnonzero([parent in flagged_ids for parent in _column(rows, "parent_id")])
+    ledger.reject(children, "parent_label_issue")
+
+
+def _set_score(rows: pa.Table, name: str, checked: np.ndarray, result) -> pa.Table:
+    if result is None:
+        return rows
+    values = np.asarray(rows.column(name).to_numpy(zero_copy_only=False), dtype=np.float64)
+    values[checked] = result.scores
+    return rows.set_column(rows.schema.get_field_index(name), rows.schema.field(name), pa.array(values, pa.float64(), from_pandas=True))
