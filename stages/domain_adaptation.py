@@ -7,9 +7,10 @@ synonyms for the `word_vector` augmenter). The stage itself:
 - relevance: every non-eval row gets `domain_score`, the cosine between its embedding and the
   centroid of the original in-domain rows; an augmented row scoring below the
   `relevance_quantile` of the original rows is rejected as `off_domain`;
-- pseudo-labeling: unlabeled rows predicted with at least `pseudo_min_confidence` become
-  labeled rows with `origin = pseudo_labeled`, at most `pseudo_per_class` per class, and with
-  `balance` equally many per class. With several rounds, predictions are cross-fitted: the
+- pseudo-labeling: unlabeled rows predicted with at least `pseudo_min_confidence` (default:
+  twice the chance level, 2 / classes, at most 0.9) become labeled rows with
+  `origin = pseudo_labeled`, at most `pseudo_per_class` per class (default: `pseudo_cap_multiple`
+  times the class's labeled originals), and with `balance` equally many per class. With several rounds, predictions are cross-fitted: the
   unlabeled rows are split in two folds by id, and a fold is labeled by a model trained only on
   the labeled rows and the other fold's pseudo-labels, so no row's label comes from a model
   that saw the row.
@@ -43,9 +44,11 @@ class DomainConfig(StrictModel):
     relevance_filter: bool = True
     relevance_quantile: float = Field(0.02, ge=0.0, lt=1.0)
     pseudo_label: bool = True
-    pseudo_min_confidence: float = Field(0.5, gt=0.0, le=1.0)
-    pseudo_per_class: int | None = Field(None, ge=0, description="default: the class's labeled original count")
-    balance: bool = True
+    pseudo_min_confidence: float | None = Field(None, gt=0.0, le=1.0, description="default: min(0.9, 2 / number of classes)")
+    pseudo_per_class: int | None = Field(None, ge=0, description="default: pseudo_cap_multiple x the class's labeled originals")
+    pseudo_cap_multiple: float = Field(5.0, gt=0.0)
+    # the head trainer weighs classes by their counts, so unequal pseudo-label counts do not skew it
+    balance: bool = False
     pseudo_rounds: int = Field(1, ge=1, le=5)
     embedding_mode: str = Field("truncate", pattern="^(truncate|chunk_mean)$")
 
@@ -139,7 +142,9 @@ def _pseudo_label(rows: pa.Table, vectors: np.ndarray, alive: np.ndarray, config
     if len(classes) < 2 or len(unlabeled) == 0:
         return rows, {"pseudo_labeled": 0}
     originals = _column(rows, "origin")[labeled] == Origin.ORIGINAL.value
-    cap = {c: config.pseudo_per_class if config.pseudo_per_class is not None else int((labels_column[labeled][originals] == c).sum()) for c in classes}
+    cap = {c: config.pseudo_per_class if config.pseudo_per_class is not None
+           else int(config.pseudo_cap_multiple * (labels_column[labeled][originals] == c).sum()) for c in classes}
+    threshold = config.pseudo_min_confidence if config.pseudo_min_confidence is not None else min(0.9, 2.0 / len(classes))
     folds = np.asarray([_fold(i) for i in _column(rows, "id")[unlabeled]])
     chosen: dict[int, tuple[str, float]] = {}
     trainer = HeadTrainer()
@@ -154,22 +159,22 @@ def _pseudo_label(rows: pa.Table, vectors: np.ndarray, alive: np.ndarray, config
             probabilities = trainer.fit_predict_proba_vectors(vectors[train_rows], train_labels, vectors[targets], classes, seed)
             for row, p in zip(targets, probabilities):
                 proposals[int(row)] = (classes[int(p.argmax())], float(p.max()))
-        chosen = _select(proposals, cap, config)
+        chosen = _select(proposals, cap, threshold, config.balance)
     rows = _promote(rows, chosen)
     per_class = {c: sum(1 for label, _ in chosen.values() if label == c) for c in classes}
     return rows, {"pseudo_labeled": len(chosen), "pseudo_labeled_by_class": per_class}
 
 
-def _select(proposals: dict[int, tuple[str, float]], cap: dict[str, int], config: DomainConfig) -> dict[int, tuple[str, float]]:
-    """The most confident proposals per class above the threshold, capped, optionally balanced."""
+def _select(proposals: dict[int, tuple[str, float]], cap: dict[str, int], threshold: float, balance: bool) -> dict[int, tuple[str, float]]:
+    """The most confident proposals per class at or above the threshold, capped, optionally balanced."""
     by_class: dict[str, list[tuple[float, int]]] = {c: [] for c in cap}
     for row, (label, confidence) in proposals.items():
-        if confidence >= config.pseudo_min_confidence:
+        if confidence >= threshold:
             by_class[label].append((confidence, row))
     for label in by_class:
         by_class[label].sort(key=lambda item: (-item[0], item[1]))
     counts = {label: min(cap[label], len(items)) for label, items in by_class.items()}
-    if config.balance:
+    if balance:
         nonzero = [count for count in counts.values() if count]
         level = min(nonzero) if nonzero else 0
         counts = {label: min(count, level) for label, count in counts.items()}

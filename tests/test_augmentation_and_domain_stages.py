@@ -113,6 +113,20 @@ def test_pseudo_labels_never_come_from_a_model_that_saw_the_row(monkeypatch):
 def test_pseudo_label_cap_and_balance():
     unlabeled = [(f"{text} Follow-up report {i}.", None, "unlabeled") for i, text in enumerate(CARDIO * 4 + NEURO * 2)]
     rows = labeled_rows(extra=unlabeled)
-    result = adapt(rows, DomainConfig(relevance_filter=False, pseudo_min_confidence=0.3, pseudo_per_class=5), seed=0)
+    result = adapt(rows, DomainConfig(relevance_filter=False, pseudo_min_confidence=0.3, pseudo_per_class=5, balance=True), seed=0)
     counts = collections.Counter(r["label"] for r in result.kept.to_pylist() if r["origin"] == "pseudo_labeled")
     assert counts and max(counts.values()) <= 5 and len(set(counts.values())) == 1
+
+
+def test_default_pseudo_label_threshold_is_twice_chance_and_cap_a_multiple_of_the_labeled_count():
+    unlabeled = [(f"{text} Follow-up report {i}.", None, "unlabeled") for i, text in enumerate(CARDIO * 4 + NEURO * 4)]
+    rows = labeled_rows(extra=unlabeled)
+    lenient = adapt(rows, DomainConfig(relevance_filter=False, pseudo_min_confidence=0.6), seed=0)
+    confidences = [r["label_agreement"] for r in lenient.kept.to_pylist() if r["origin"] == "pseudo_labeled"]
+    assert confidences and max(confidences) < 0.9  # this tiny model is never 90% sure...
+    default = adapt(rows, DomainConfig(relevance_filter=False), seed=0)
+    assert default.stats["pseudo_labeled"] == 0  # ...and two classes need min(0.9, 2 / 2)
+    capped = adapt(rows, DomainConfig(relevance_filter=False, pseudo_min_confidence=0.01, pseudo_cap_multiple=1.0), seed=0)
+    counts = collections.Counter(r["label"] for r in capped.kept.to_pylist() if r["origin"] == "pseudo_labeled")
+    assert counts and max(counts.values()) == 3  # three labeled originals per class
+    assert len(confidences) > 6  # the default cap (5 x 3 per class) let more through
