@@ -15,7 +15,7 @@ export HF_DATASETS_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install resources demo test bench bench-clean bench-experiment bench-finetune bench-setfit clean-runs
+.PHONY: install resources browser demo test bench bench-clean bench-experiment bench-finetune bench-setfit clean-runs
 
 install: $(INSTALLED)
 
@@ -34,8 +34,16 @@ $(RESOURCES): $(INSTALLED) model_hooks/resources.py
 demo: install resources
 	$(VENV)/bin/pdap curate --config configs/demo.yaml
 
-test: install resources
+test: install resources browser
 	$(PY) -m pytest
+
+# Headless Chromium renders the HTML report in the tests (Debian's package; root needed once).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium >/dev/null || \
+	      { apt-get update >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium >/dev/null; }; \
+	  else echo "chromium is missing; install it with: sudo apt-get install -y chromium" >&2; exit 1; fi; }
 
 bench: bench-clean bench-experiment
 

@@ -72,6 +72,7 @@ def print_summary(summary: dict) -> None:
     console.print(f"curated:     {summary['output']}")
     console.print(f"rejects:     {Path(summary['run_dir']) / 'rejects'}")
     console.print(f"data docs:   {summary['data_docs']}")
+    console.print(f"report:      {summary['report']}")
 
 
 @app.command()
@@ -192,6 +193,16 @@ def export(
     dataset = to_hf_dataset(pq.read_table(path), labels)
     dataset.save_to_disk(str(out))
     console.print(f"saved {len(dataset)} rows with labels {labels} to {out}")
+
+
+@app.command()
+def report(run_dir: Path = typer.Argument(..., help="a run folder written by `pdap curate` or `pdap experiment`")):
+    """(Re)write the run folder's self-contained data-quality report, report.html."""
+    from flows.quality_report import write_report
+
+    if not (run_dir / "stats").is_dir():
+        _fail(FileNotFoundError(f"{run_dir} is not a pdap run folder (no stats/ in it)"))
+    console.print(f"report: {write_report(run_dir)}")
 
 
 @app.command()

@@ -128,6 +128,27 @@ def validate_task(config: RunConfig, run_root: str, raw_path: str, adapted_path:
     return str(path)
 
 
+@task(name="report", cache_policy=NO_CACHE)
+def report_task(run_root: str) -> str:
+    """Write report.html; publish the rejects and the checks as Prefect table artifacts."""
+    from flows.quality_report import write_report
+
+    folder = RunFolder(Path(run_root))
+    rejects = []
+    for stage in STAGES:
+        stats = folder.read_stats(stage) if folder.stats_path(stage).exists() else {}
+        rejects += [{"stage": stage, "reason": key.removeprefix("dropped_"), "rows": value}
+                    for key, value in sorted(stats.items()) if key.startswith("dropped_") and value]
+    create_table_artifact(key="curate-rejects", table=rejects or [{"stage": "-", "reason": "-", "rows": 0}],
+                          description=f"Rejected rows by stage and reason in {folder.root.name}")
+    if folder.stats_path("validate").exists():
+        checks = [{"check": name, "summary": check["summary"], "flagged": check["info"].get("flagged", ""),
+                   "roc_auc": check["info"].get("roc_auc", "")} for name, check in folder.read_stats("validate")["checks"].items()]
+        if checks:
+            create_table_artifact(key="validation-checks", table=checks, description=f"Adversarial validation checks in {folder.root.name}")
+    return str(write_report(folder.root))
+
+
 def new_run_id(config: RunConfig) -> str:
     digest = hashlib.sha256(config.model_dump_json().encode()).hexdigest()[:6]
     return f"{config.name}-{dt.datetime.now(dt.timezone.utc):%Y%m%d-%H%M%S}-{digest}"
@@ -183,5 +204,6 @@ def curate_flow(config: RunConfig, run_id: str | None = None) -> dict:
         "data_docs": str(folder.data_docs_dir / "index.html"),
         "eval_rows": sum(item["counts"] for item in split_counts if item["values"] == Split.EVAL.value),
     }
+    summary["report"] = report_task(str(folder.root))
     atomic_write_json(folder.root / "summary.json", summary)
     return summary

@@ -12,7 +12,7 @@ from prefect.cache_policies import NO_CACHE
 from experiments.report import merge_records, plot_f1_against_k, summarize, write_markdown
 from experiments.runner import run_cell
 from experiments.sampling import check_classes
-from flows.curate import ingest_task, run_labels, start_run
+from flows.curate import ingest_task, report_task, run_labels, start_run
 from flows.progress import progress_bar
 from flows.run_folder import atomic_write_json
 from schemas.config import RunConfig
@@ -86,4 +86,5 @@ def experiment_flow(config: RunConfig, run_id: str | None = None) -> dict:
     for k in settings.ks:
         records.extend(cells_task(config, raw_path, labels, k))
     summary = results_task(config, records, str(folder.root))
-    return {"run_dir": str(folder.root), **summary}
+    report = report_task(str(folder.root))
+    return {"run_dir": str(folder.root), "report": report, **summary}
