@@ -201,7 +201,8 @@ def label_issues(inputs: CheckInputs) -> CheckResult:
     originals = np.flatnonzero(~inputs.is_synthetic)
     flags = np.zeros(len(inputs.ids), dtype=bool)
     if len(originals):
-        issues = find_label_issues(inputs.label_index[originals], probabilities[originals], filter_by="prune_by_noise_rate")
+        # n_jobs=1: cleanlab would fork a process pool, which deadlocks after torch has started its threads
+        issues = find_label_issues(inputs.label_index[originals], probabilities[originals], filter_by="prune_by_noise_rate", n_jobs=1)
         flags[originals[issues]] = True
     flagged = np.flatnonzero(flags)[np.argsort(scores[flags], kind="stable")]
     info = {
