@@ -196,6 +196,45 @@ def export(
 
 
 @app.command()
+def refresh(config: Path = typer.Option(..., "--config", "-c", help="run configuration with a refresh: section")):
+    """Process only new or changed files of refresh.input_dir, merge, and curate (a Prefect flow)."""
+    from schemas.config import ConfigError, RunConfig
+
+    try:
+        run_config = RunConfig.load(config)
+        if run_config.refresh is None:
+            raise ConfigError(f"{config}: no refresh: section (refresh.input_dir names the folder to watch)")
+        from flows.refresh import refresh_flow
+
+        summary = refresh_flow(run_config)
+    except (*_known_errors(), FileNotFoundError) as error:
+        _fail(error, 1 if type(error).__name__ == "ContractViolation" else 2)
+    if summary["status"] == "busy":
+        _fail(RuntimeError(summary["message"]), 3)
+    if summary["status"] == "unchanged":
+        console.print(f"nothing new in {run_config.refresh.input_dir} ({summary['files']} files); generation {summary['generation']} stays, {summary['seconds']:.1f} s")
+        return
+    console.print(f"generation {summary['generation']}: new or changed {', '.join(summary['new_or_changed']) or '-'}; "
+                  f"removed {', '.join(summary['removed']) or '-'}; clean rows {summary['clean_rows']}, rejected {summary['rejected_rows']}")
+    console.print(f"state: {summary['state_dir']}")
+
+
+@app.command()
+def serve(config: Path = typer.Option(..., "--config", "-c", help="run configuration with a schedule: section")):
+    """Serve the scheduled flows as Prefect deployments (starts a local Prefect server if PREFECT_API_URL is unset)."""
+    from flows.serve import serve_scheduled
+    from schemas.config import ConfigError, RunConfig
+
+    try:
+        run_config = RunConfig.load(config)
+        if run_config.schedule is None:
+            raise ConfigError(f"{config}: no schedule: section (interval_seconds or cron, and flows)")
+        raise typer.Exit(serve_scheduled(config.resolve(), run_config, console.print))
+    except (*_known_errors(), TimeoutError) as error:
+        _fail(error)
+
+
+@app.command()
 def report(run_dir: Path = typer.Argument(..., help="a run folder written by `pdap curate` or `pdap experiment`")):
     """(Re)write the run folder's self-contained data-quality report, report.html."""
     from flows.quality_report import write_report

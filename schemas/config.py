@@ -4,17 +4,41 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
+from typing import Literal
 
 import yaml
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, model_validator
 
 from experiments.config import ExperimentConfig
 from schemas.strict import StrictModel
 from stages.cleaning import CleaningConfig
 from stages.domain_adaptation import DomainConfig
-from stages.ingest import IngestConfig
 from stages.adversarial_validation import ValidationConfig
+from stages.ingest import IngestConfig
 from stages.semantic_augmentation import AugmentationConfig
+
+
+class RefreshConfig(StrictModel):
+    """The `refresh:` section: which folder to watch and where the refresh state lives."""
+
+    input_dir: Path = Field(description="folder of input files (csv, tsv, jsonl, parquet); relative to the config file")
+    state_dir: Path | None = Field(None, description="default: <runs_dir>/<name>-refresh")
+    lock_wait_seconds: float = Field(0.0, ge=0.0, description="how long a second refresh waits for the first")
+    curate: bool = Field(True, description="run augment, adapt and validate on the merged rows when anything changed")
+
+
+class ScheduleConfig(StrictModel):
+    """The `schedule:` section read by `pdap serve`: when the flows run."""
+
+    interval_seconds: float | None = Field(None, gt=0)
+    cron: str | None = None
+    flows: list[Literal["refresh", "curate", "experiment"]] = Field(["refresh"], min_length=1)
+
+    @model_validator(mode="after")
+    def _one_schedule(self):
+        if (self.interval_seconds is None) == (self.cron is None):
+            raise ValueError("give exactly one of interval_seconds and cron")
+        return self
 
 
 class ConfigError(ValueError):
@@ -36,6 +60,14 @@ class RunConfig(StrictModel):
     domain: DomainConfig = DomainConfig()
     validation: ValidationConfig = ValidationConfig()
     experiment: ExperimentConfig = ExperimentConfig()
+    refresh: RefreshConfig | None = None
+    schedule: ScheduleConfig | None = None
+
+    @model_validator(mode="after")
+    def _has_input(self):
+        if not self.ingest.sources and self.refresh is None:
+            raise ValueError("ingest.sources: give at least one source (or a refresh: section with an input_dir)")
+        return self
 
     @classmethod
     def load(cls, path: str | Path, overrides: dict | None = None) -> "RunConfig":
@@ -79,11 +111,16 @@ class RunConfig(StrictModel):
         """Return a copy with relative source, run and results paths made absolute against `base`."""
         sources = [s.model_copy(update={"path": _absolute(s.path, base)}) for s in self.ingest.sources]
         experiment = self.experiment.model_copy(update={"results_dir": _absolute(self.experiment.results_dir, base)})
+        refresh = self.refresh and self.refresh.model_copy(update={
+            "input_dir": _absolute(self.refresh.input_dir, base),
+            "state_dir": self.refresh.state_dir and _absolute(self.refresh.state_dir, base),
+        })
         return self.model_copy(
             update={
                 "runs_dir": _absolute(self.runs_dir, base),
                 "ingest": self.ingest.model_copy(update={"sources": sources}),
                 "experiment": experiment,
+                "refresh": refresh,
             }
         )
 

@@ -63,7 +63,7 @@ class SourceConfig(StrictModel):
 
 
 class IngestConfig(StrictModel):
-    sources: list[SourceConfig] = Field(min_length=1)
+    sources: list[SourceConfig] = Field(default_factory=list, description="empty only for refresh runs")
     columns: ColumnMapping = ColumnMapping()
     labels: list[str] | None = Field(None, description="the label set; default: every label seen")
     label_names: dict[str, str] | None = Field(None, description="raw label value -> class name")
