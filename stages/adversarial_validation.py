@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 import time
+from typing import Literal
 
 import numpy as np
 import pyarrow as pa
@@ -37,6 +38,8 @@ class ValidationConfig(StrictModel):
     folds: int = Field(5, ge=2, le=20, description="cross-fitting folds (a family never spans two)")
     synthetic_quantile: float = Field(0.95, gt=0.0, lt=1.0, description="reject synthetic rows whose P(synthetic) exceeds this quantile of the originals'")
     synthetic_threshold: float | None = Field(None, gt=0.0, lt=1.0, description="instead: reject above this P(synthetic)")
+    looks_synthetic_origins: list[Literal["augmented", "pseudo_labeled"]] = Field(
+        ["augmented"], description="origins that looks_synthetic may reject (pseudo-labeled rows are real text)")
     min_label_probability: float = Field(0.1, ge=0.0, le=1.0, description="label_flip below this P(label)")
     max_label_rank: int | None = Field(None, ge=1, description="also label_flip when the label ranks below this")
     drop_label_issues: bool = Field(False, description="drop originals cleanlab flags (and their children)")
@@ -54,6 +57,7 @@ class ValidationConfig(StrictModel):
     def settings(self) -> CheckSettings:
         return CheckSettings(
             synthetic_threshold=self.synthetic_threshold, synthetic_quantile=self.synthetic_quantile,
+            looks_synthetic_origins=tuple(self.looks_synthetic_origins),
             min_label_probability=self.min_label_probability, max_label_rank=self.max_label_rank, outlier_quantile=self.outlier_quantile,
         )
 
@@ -78,7 +82,7 @@ def check_inputs(rows: pa.Table, config: ValidationConfig, seed: int) -> tuple[n
     in_domain = (split != Split.EVAL.value) & (origin == Origin.ORIGINAL.value)
     vocabulary = frozenset(word for text in _column(rows, "text")[in_domain] for word in _WORD.findall(text.lower()))
     inputs = CheckInputs(
-        ids=ids.tolist(), texts=texts.tolist(), labels=labels.tolist(), is_synthetic=is_synthetic.astype(bool),
+        ids=ids.tolist(), texts=texts.tolist(), labels=labels.tolist(), is_synthetic=is_synthetic.astype(bool), origins=origin[checked].tolist(),
         vectors=get_embedder(config.embedding_mode).embed(texts.tolist()) if len(texts) else np.zeros((0, 384), np.float32),
         # original families are dealt first, by label, so each fold's complement keeps every class
         # it can; never more folds than original families

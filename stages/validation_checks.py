@@ -31,6 +31,7 @@ class CheckSettings:
 
     synthetic_threshold: float | None = None
     synthetic_quantile: float = 0.95
+    looks_synthetic_origins: tuple[str, ...] = ("augmented",)
     min_label_probability: float = 0.1
     max_label_rank: int | None = None
     outlier_quantile: float = 0.05
@@ -45,6 +46,7 @@ class CheckInputs:
     texts: list[str]
     labels: list[str]
     is_synthetic: np.ndarray
+    origins: list[str]
     vectors: np.ndarray
     folds: np.ndarray
     classes: list[str]
@@ -134,11 +136,13 @@ def run_check(name: str, inputs: CheckInputs) -> CheckResult:
 def discriminator(inputs: CheckInputs) -> CheckResult:
     """Tell originals from synthetic rows on embeddings plus surface features, cross-fitted.
 
-    Score: P(synthetic). Flags as `looks_synthetic` the synthetic rows scoring above
-    `synthetic_threshold`, or by default above the `synthetic_quantile` of the originals' own
-    scores (more synthetic-looking than 95% of real rows: robust to a badly calibrated P), and
-    only when the AUC's 95% interval lies above 0.5: if the discriminator cannot tell the two
-    apart, nothing looks synthetic. Summary: 1 - 2|AUC - 0.5| (1: indistinguishable).
+    Score: P(synthetic). Flags as `looks_synthetic` the synthetic rows of `looks_synthetic_origins`
+    (default: augmented rows, the machine-written text; pseudo-labeled rows are real text, whose
+    risk is the label, which `label_consistency` checks) scoring above `synthetic_threshold`, or by
+    default above the `synthetic_quantile` of the originals' own scores (more synthetic-looking
+    than 95% of real rows: robust to a badly calibrated P), and only when the AUC's 95% interval
+    lies above 0.5: if the discriminator cannot tell the two apart, nothing looks synthetic.
+    Summary: 1 - 2|AUC - 0.5| (1: indistinguishable). The info holds the AUC per origin too.
     """
     settings = inputs.settings
     if not inputs.is_synthetic.any():
@@ -151,10 +155,17 @@ def discriminator(inputs: CheckInputs) -> CheckResult:
         threshold = float(np.quantile(scores[~inputs.is_synthetic], settings.synthetic_quantile))
     auc, low, high = roc_auc_with_ci(scores, inputs.is_synthetic)
     distinguishable = low > 0.5
-    flags = inputs.is_synthetic & (scores > threshold) & distinguishable
+    origins = np.asarray(inputs.origins, dtype=object)
+    flags = inputs.is_synthetic & np.isin(origins, list(settings.looks_synthetic_origins)) & (scores > threshold) & distinguishable
+    by_origin = {}
+    for origin in sorted(set(origins[inputs.is_synthetic])):
+        subset = ~inputs.is_synthetic | (origins == origin)
+        origin_auc, origin_low, origin_high = roc_auc_with_ci(scores[subset], inputs.is_synthetic[subset])
+        by_origin[origin] = {"roc_auc": round(origin_auc, 4), "roc_auc_ci95": [round(origin_low, 4), round(origin_high, 4)],
+                             "rows": int((origins == origin).sum()), "above_threshold": int(((origins == origin) & (scores > threshold)).sum())}
     info = {"roc_auc": round(auc, 4), "roc_auc_ci95": [round(low, 4), round(high, 4)], "threshold": round(threshold, 4),
             "distinguishable": bool(distinguishable), "originals": int((~inputs.is_synthetic).sum()),
-            "synthetic": int(inputs.is_synthetic.sum()), "flagged": int(flags.sum())}
+            "synthetic": int(inputs.is_synthetic.sum()), "flagged": int(flags.sum()), "by_origin": by_origin}
     return CheckResult(scores, flags, 1.0 - 2.0 * abs(auc - 0.5), info, "looks_synthetic")
 
 

@@ -48,6 +48,7 @@ def clustered_inputs(n_per_class=30, n_synthetic_per_class=30, synthetic_shift=0
         labels[row] = CLASSES[(CLASSES.index(labels[row]) + 1) % 3]
     inputs = CheckInputs(
         ids=ids, texts=[f"text {i}" for i in ids], labels=labels.tolist(), is_synthetic=synthetic,
+        origins=["augmented" if s else "original" for s in synthetic],
         vectors=np.asarray(vectors, dtype=np.float32), folds=family_folds(ids, 5), classes=CLASSES,
         vocabulary=frozenset({"text"}), seed=seed, settings=CheckSettings(),
     )
@@ -74,6 +75,15 @@ def test_discriminator_auc_is_near_half_for_one_distribution_and_near_one_for_di
     assert different.info["roc_auc"] > 0.95 and different.info["distinguishable"]
     assert different.flags.sum() > 0 and different.summary < 0.2
     assert not different.flags[~clustered_inputs().is_synthetic].any()  # originals are never flagged
+    assert different.info["by_origin"]["augmented"]["roc_auc"] > 0.95
+
+
+def test_pseudo_labeled_rows_are_real_text_and_not_rejected_as_looking_synthetic_by_default():
+    inputs = clustered_inputs(synthetic_shift=6.0)
+    inputs.origins = ["pseudo_labeled" if s else "original" for s in inputs.is_synthetic]
+    assert run_check("discriminator", inputs).flags.sum() == 0
+    inputs.settings = CheckSettings(looks_synthetic_origins=("augmented", "pseudo_labeled"))
+    assert run_check("discriminator", inputs).flags.sum() > 0
 
 
 def test_label_gate_catches_planted_label_flips():
@@ -251,7 +261,7 @@ def test_a_class_with_one_original_is_judged_by_the_model_on_all_originals_and_r
     keep[lonely[1:]] = False
     rows = np.flatnonzero(keep)
     small = CheckInputs(ids=[inputs.ids[i] for i in rows], texts=[inputs.texts[i] for i in rows], labels=[inputs.labels[i] for i in rows],
-                        is_synthetic=inputs.is_synthetic[rows], vectors=inputs.vectors[rows], folds=family_folds([inputs.ids[i] for i in rows], 3),
+                        is_synthetic=inputs.is_synthetic[rows], origins=[inputs.origins[i] for i in rows], vectors=inputs.vectors[rows], folds=family_folds([inputs.ids[i] for i in rows], 3),
                         classes=CLASSES, vocabulary=inputs.vocabulary, seed=0)
     result = run_check("label_consistency", small)
     assert result.info["uncrossed_classes"] == ["c"]
