@@ -28,11 +28,12 @@ def training_arms(drawn: pa.Table, config, seed: int) -> dict[str, pa.Table]:
     arms = {"raw": _split(drawn, Split.LABELED)}
     if not config.experiment.curated_arms:
         return arms
-    curated, _ = run_pipeline(drawn, config, seed)
+    memo = {}  # stage prefixes shared by the arms
+    curated, _ = run_pipeline(drawn, config, seed, memo=memo)
     arms["curated"] = _split(curated, Split.LABELED)
     if config.experiment.ablations:
         for stage in STAGE_NAMES:
-            without, _ = run_pipeline(drawn, config, seed, skip=frozenset({stage}))
+            without, _ = run_pipeline(drawn, config, seed, skip=frozenset({stage}), memo=memo)
             arms[f"without:{stage}"] = _split(without, Split.LABELED)
         ops = arms["curated"].column("op")
         for op in sorted(set(ops.drop_null().to_pylist())):

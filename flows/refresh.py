@@ -10,6 +10,7 @@ curate flow on the merged clean rows. With nothing new it returns in seconds and
 
 from __future__ import annotations
 
+import fnmatch
 import time
 from pathlib import Path
 
@@ -27,11 +28,12 @@ from stages.ingest import ColumnMapping, SourceConfig, ingest
 SUPPORTED_SUFFIXES = (".csv", ".tsv", ".jsonl", ".ndjson", ".parquet")
 
 
-def input_files(folder: Path) -> dict[str, Path]:
-    """Supported files directly in `folder`, by name, in name order."""
+def input_files(folder: Path, patterns: list[str]) -> dict[str, Path]:
+    """Supported files directly in `folder` whose names match a pattern, by name, in name order."""
     if not folder.is_dir():
         raise FileNotFoundError(f"{folder}: the refresh input folder does not exist")
-    return {path.name: path for path in sorted(folder.iterdir()) if path.is_file() and path.suffix.lower() in SUPPORTED_SUFFIXES}
+    return {path.name: path for path in sorted(folder.iterdir())
+            if path.is_file() and path.suffix.lower() in SUPPORTED_SUFFIXES and any(fnmatch.fnmatch(path.name, p) for p in patterns)}
 
 
 def _with_file_ids(table: pa.Table, name: str) -> pa.Table:
@@ -105,7 +107,7 @@ def _refresh(config, state: RefreshState, started: float) -> dict:
     settings = config.refresh
     state.remove_leftovers()
     previous = state.current()
-    files = input_files(settings.input_dir)
+    files = input_files(settings.input_dir, settings.patterns)
     manifest = {name: file_digest(path) for name, path in files.items()}
     changed = {name: path for name, path in files.items() if previous.manifest.get(name) != manifest[name]}
     withdrawn = {name for name in previous.manifest if name not in manifest or name in changed}

@@ -22,6 +22,7 @@ class RefreshConfig(StrictModel):
     """The `refresh:` section: which folder to watch and where the refresh state lives."""
 
     input_dir: Path = Field(description="folder of input files (csv, tsv, jsonl, parquet); relative to the config file")
+    patterns: list[str] = Field(["*"], min_length=1, description="file name patterns (glob) of input files to take")
     state_dir: Path | None = Field(None, description="default: <runs_dir>/<name>-refresh")
     lock_wait_seconds: float = Field(0.0, ge=0.0, description="how long a second refresh waits for the first")
     curate: bool = Field(True, description="run augment, adapt and validate on the merged rows when anything changed")

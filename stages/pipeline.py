@@ -53,16 +53,26 @@ PIPELINE: tuple[tuple[str, Callable[[pa.Table, PipelineContext], StageResult]], 
 STAGE_NAMES = tuple(name for name, _ in PIPELINE)
 
 
-def run_pipeline(rows: pa.Table, config, seed: int, skip: frozenset[str] = frozenset()) -> tuple[pa.Table, dict]:
-    """Run every stage not in `skip`; return the final rows and each stage's stats."""
+def run_pipeline(rows: pa.Table, config, seed: int, skip: frozenset[str] = frozenset(), memo: dict | None = None) -> tuple[pa.Table, dict]:
+    """Run every stage not in `skip`; return the final rows and each stage's stats.
+
+    `memo` (a dict the caller keeps) shares results between calls on the same rows, config and
+    seed: an ablation that only drops a later stage reuses the stages before it.
+    """
     unknown = set(skip) - set(STAGE_NAMES)
     if unknown:
         raise ValueError(f"unknown stages {sorted(unknown)}; the pipeline has {list(STAGE_NAMES)}")
     context = PipelineContext(config, seed)
-    stats = {}
+    stats, done = {}, ()
     for name, function in PIPELINE:
         if name in skip:
             continue
+        done += (name,)
+        if memo is not None and done in memo:
+            rows, stats[name] = memo[done]
+            continue
         result = function(rows, context)
         rows, stats[name] = result.kept, result.stats
+        if memo is not None:
+            memo[done] = (rows, stats[name])
     return rows, stats

@@ -70,3 +70,21 @@ def test_macro_f1_counts_every_class():
     # a: P=1 R=.5 F=.667; b: P=1/3 R=1 F=.5; c: 0
     assert math.isclose(scores["macro_f1"], (2 / 3 + 0.5 + 0) / 3)
     assert scores["accuracy"] == 0.5 and scores["per_class_f1"]["c"] == 0.0
+
+
+def test_pipeline_memo_reuses_stage_prefixes_and_changes_nothing(monkeypatch):
+    import stages.pipeline as pipeline
+    from row_fixtures import make_rows
+    from schemas.config import RunConfig
+
+    rows = make_rows(*[(f"Patients with condition {i} were treated in clinic {i % 3} for several weeks.", "ab"[i % 2], "labeled") for i in range(8)])
+    config = RunConfig.model_validate({"ingest": {"sources": [{"path": "x.csv"}]}, "augmentation": {"enabled": False},
+                                       "domain": {"enabled": False}, "validation": {"enabled": False}})
+    calls = []
+    monkeypatch.setattr(pipeline, "PIPELINE", tuple((name, (lambda f, n: lambda r, c: (calls.append(n), f(r, c))[1])(f, name)) for name, f in pipeline.PIPELINE))
+    memo = {}
+    full, _ = pipeline.run_pipeline(rows, config, 0, memo=memo)
+    without_validate, _ = pipeline.run_pipeline(rows, config, 0, skip=frozenset({"validate"}), memo=memo)
+    assert calls == ["clean", "augment", "adapt", "validate"]  # the second call ran nothing new
+    assert without_validate.equals(pipeline.run_pipeline(rows, config, 0, skip=frozenset({"validate"}))[0])
+    assert full.num_rows > 0
