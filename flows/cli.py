@@ -204,8 +204,12 @@ def refresh(config: Path = typer.Option(..., "--config", "-c", help="run configu
         run_config = RunConfig.load(config)
         if run_config.refresh is None:
             raise ConfigError(f"{config}: no refresh: section (refresh.input_dir names the folder to watch)")
-        from flows.refresh import refresh_flow
+        from flows.refresh import pending_changes, refresh_flow
 
+        manifest, changed, removed = pending_changes(run_config)
+        if not changed and not removed:  # answer at once, without starting Prefect
+            console.print(f"nothing new in {run_config.refresh.input_dir} ({len(manifest)} files)")
+            return
         summary = refresh_flow(run_config)
     except (*_known_errors(), FileNotFoundError) as error:
         _fail(error, 1 if type(error).__name__ == "ContractViolation" else 2)

@@ -42,6 +42,19 @@ def _with_file_ids(table: pa.Table, name: str) -> pa.Table:
     return table.set_column(table.schema.get_field_index("id"), "id", pa.array(ids, pa.string()))
 
 
+def state_for(config: RunConfig) -> RefreshState:
+    return RefreshState(config.refresh.state_dir or Path(config.runs_dir) / f"{config.name}-refresh")
+
+
+def pending_changes(config: RunConfig, previous: Generation | None = None) -> tuple[dict[str, str], dict[str, Path], list[str]]:
+    """(manifest of the input folder now, new or changed files, removed file names)."""
+    previous = previous or state_for(config).current()
+    files = input_files(config.refresh.input_dir, config.refresh.patterns)
+    manifest = {name: file_digest(path) for name, path in files.items()}
+    changed = {name: path for name, path in files.items() if previous.manifest.get(name) != manifest[name]}
+    return manifest, changed, sorted(set(previous.manifest) - set(manifest))
+
+
 def _sources(ids: list[str], name: str) -> pa.Table:
     return pa.table({"id": pa.array(ids, pa.string()), "file": pa.array([name] * len(ids), pa.string())})
 
@@ -93,7 +106,7 @@ def refresh_flow(config: RunConfig) -> dict:
     """
     started = time.perf_counter()
     settings = config.refresh
-    state = RefreshState(settings.state_dir or Path(config.runs_dir) / f"{config.name}-refresh")
+    state = state_for(config)
     try:
         with state.lock(settings.lock_wait_seconds):
             return _refresh(config, state, started)
@@ -107,13 +120,10 @@ def _refresh(config, state: RefreshState, started: float) -> dict:
     settings = config.refresh
     state.remove_leftovers()
     previous = state.current()
-    files = input_files(settings.input_dir, settings.patterns)
-    manifest = {name: file_digest(path) for name, path in files.items()}
-    changed = {name: path for name, path in files.items() if previous.manifest.get(name) != manifest[name]}
-    withdrawn = {name for name in previous.manifest if name not in manifest or name in changed}
-    summary = {"state_dir": str(state.root), "files": len(files), "new_or_changed": sorted(changed),
-               "removed": sorted(set(previous.manifest) - set(manifest))}
-    if not changed and not summary["removed"]:
+    manifest, changed, removed = pending_changes(config, previous)
+    withdrawn = set(removed) | set(changed)
+    summary = {"state_dir": str(state.root), "files": len(manifest), "new_or_changed": sorted(changed), "removed": removed}
+    if not changed and not removed:
         return {**summary, "status": "unchanged", "generation": previous.number, "seconds": round(time.perf_counter() - started, 3)}
     generation = merge_task(config, previous, changed, withdrawn, manifest)
     folder = state.write(generation)
