@@ -15,7 +15,7 @@ export HF_DATASETS_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install resources browser demo test bench bench-clean bench-experiment bench-finetune bench-setfit clean-runs
+.PHONY: install resources browser demo test bench bench-clean bench-augment bench-experiment bench-robustness bench-pseudo-labels bench-finetune bench-setfit clean-runs
 
 install: $(INSTALLED)
 
@@ -45,13 +45,22 @@ browser:
 	      { apt-get update >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium >/dev/null; }; \
 	  else echo "chromium is missing; install it with: sudo apt-get install -y chromium" >&2; exit 1; fi; }
 
-bench: bench-clean bench-experiment
+bench: bench-clean bench-augment bench-experiment
 
 bench-clean: install resources
 	$(PY) benchmarks/bench_clean.py
 
 bench-experiment: install resources
 	$(VENV)/bin/pdap experiment --config configs/demo.yaml --k 10 --references tfidf_lr,frozen_lr
+
+bench-augment: install resources
+	$(PY) benchmarks/bench_augment.py
+
+bench-robustness: install resources
+	$(VENV)/bin/pdap robustness --config configs/demo.yaml --sample 25 --seeds 2
+
+bench-pseudo-labels: install resources
+	$(PY) benchmarks/pseudo_label_sweep.py --k 10 --k 25 --caps 1 5 --rounds 1 --confidences 0.3 0.4 --balance true false --out pseudo_label_sweep_confidence
 
 bench-finetune: install resources
 	$(VENV)/bin/pdap experiment --config configs/finetune_baseline.yaml
