@@ -12,12 +12,14 @@ from flows.run_folder import atomic_write_bytes
 RECORD_KEY = ("dataset", "trainer", "arm", "k", "seed", "embedding_mode")
 
 
-def merge_records(path: Path, new: list[dict]) -> list[dict]:
-    """Existing records of `path` with those of the same cell replaced by `new`; written back sorted."""
+def merge_records(path: Path, new: list[dict], key: tuple[str, ...] = RECORD_KEY) -> list[dict]:
+    """Existing records of `path` with those of the same `key` replaced by `new`; written back sorted by `key`."""
     old = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()] if path.exists() else []
-    replaced = {tuple(record.get(field) for field in RECORD_KEY) for record in new}
-    kept = [record for record in old if tuple(record.get(field) for field in RECORD_KEY) not in replaced]
-    merged = sorted(kept + new, key=lambda r: (r["trainer"], r.get("embedding_mode", ""), r["arm"], r["k"], r["seed"]))
+    cell = lambda record: tuple(record.get(field) for field in key)  # noqa: E731
+    replaced = {cell(record) for record in new}
+    kept = [record for record in old if cell(record) not in replaced]
+    order = lambda record: tuple((0, v, "") if isinstance(v, (int, float)) else (1, 0, str(v)) for v in cell(record))  # noqa: E731
+    merged = sorted(kept + new, key=order)
     atomic_write_bytes(path, "".join(json.dumps(record, sort_keys=True) + "\n" for record in merged).encode("utf-8"))
     return merged
 

@@ -37,19 +37,13 @@ def head_model(train: pa.Table, labels: list[str], seed: int, embedding_mode: st
     """Train the `head` trainer; return texts -> probabilities, embedding without the disk cache
     (attacked texts are one-off variants that would only bloat it)."""
     from model_hooks.embedder import get_embedder
-    from model_hooks.trainers import HeadTrainer
+    from model_hooks.trainers import HeadTrainer, linear_probabilities
 
     cached = get_embedder(embedding_mode)
     weight, bias = HeadTrainer().fit_weights(cached.embed(train.column("text").to_pylist()), train.column("label").to_pylist(), labels, seed)
     uncached = get_embedder(embedding_mode, cache_dir=None)
 
-    def predict_proba(texts: list[str]) -> np.ndarray:
-        logits = uncached.embed(texts) @ weight.T + bias
-        logits -= logits.max(axis=1, keepdims=True)
-        exp = np.exp(logits)
-        return exp / exp.sum(axis=1, keepdims=True)
-
-    return predict_proba
+    return lambda texts: linear_probabilities(uncached.embed(texts), weight, bias)
 
 
 def eval_sample(rows: pa.Table, size: int, seed: int) -> pa.Table:

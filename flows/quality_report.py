@@ -76,13 +76,9 @@ def _stages(folder: RunFolder) -> list[str]:
 
 
 def funnel_section(folder: RunFolder) -> str:
-    stages = _stages(folder)
-    stats = {stage: folder.read_stats(stage) for stage in stages}
-    rows = []
-    for stage in stages:
-        s = stats[stage]
-        rejected = sum(v for k, v in s.items() if k.startswith("dropped_"))
-        rows.append([stage, s["rows_in"], s.get("generated", 0) + s.get("pseudo_labeled", 0), s["rows_out"], rejected, s.get("seconds", "")])
+    from flows.curate import funnel
+
+    rows = [[r["stage"], r["rows_in"], r["added"], r["rows_out"], r["rejected"], r["seconds"]] for r in funnel(folder)]
     figure, axes = _figure()
     axes.bar([r[0] for r in rows], [r[3] for r in rows], color="#4c78a8", label="rows out")
     axes.bar([r[0] for r in rows], [r[4] for r in rows], bottom=[r[3] for r in rows], color="#e45756", label="rejected")

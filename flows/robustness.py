@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from pathlib import Path
 
@@ -12,6 +11,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from experiments.metrics import mean_confidence_interval
+from experiments.report import merge_records
 from experiments.robustness import robustness_cell
 from flows.curate import ingest_task, run_labels, start_run
 from flows.progress import progress_bar
@@ -32,14 +32,6 @@ def robustness_task(config: RunConfig, raw_path: str, labels: list[str]) -> list
                 records.extend(robustness_cell(rows, config, labels, k, seed))
                 advance(1)
     return records
-
-
-def merge(path: Path, new: list[dict]) -> list[dict]:
-    old = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()] if path.exists() else []
-    replaced = {tuple(r.get(f) for f in RECORD_KEY) for r in new}
-    merged = sorted([r for r in old if tuple(r.get(f) for f in RECORD_KEY) not in replaced] + new, key=lambda r: tuple(str(r.get(f)) for f in RECORD_KEY))
-    atomic_write_bytes(path, "".join(json.dumps(r, sort_keys=True) + "\n" for r in merged).encode("utf-8"))
-    return merged
 
 
 def summary_table(records: list[dict]) -> str:
@@ -76,7 +68,7 @@ def robustness_flow(config: RunConfig, run_id: str | None = None) -> dict:
     records = robustness_task(config, raw_path, labels)
     results_dir = Path(config.experiment.results_dir)
     path = results_dir / f"robustness_{config.dataset_name}.jsonl"
-    merged = merge(path, records)
+    merged = merge_records(path, records, RECORD_KEY)
     table = summary_table(merged)
     title = f"# Robustness: {config.dataset_name}\n\nAttack success rate on the same eval rows, `head` trainer (mean over seeds).\n\n"
     atomic_write_bytes(results_dir / f"robustness_{config.dataset_name}.md", (title + table).encode("utf-8"))

@@ -34,6 +34,11 @@ def family_folds(families: list[str], n_folds: int, strata: list[str] | None = N
     return np.asarray([fold_of[family] for family in families], dtype=np.int64)
 
 
+def words(text: str) -> list[str]:
+    """Lower-cased alphabetic words of `text` (digits and underscores split words)."""
+    return _WORD.findall(text.lower())
+
+
 def text_features(texts: list[str], vocabulary: frozenset[str]) -> np.ndarray:
     """Simple surface features per text (TEXT_FEATURES order): length, word shape, character mix.
 
@@ -42,13 +47,13 @@ def text_features(texts: list[str], vocabulary: frozenset[str]) -> np.ndarray:
     """
     features = np.zeros((len(texts), len(TEXT_FEATURES)), dtype=np.float64)
     for row, text in enumerate(texts):
-        words = _WORD.findall(text.lower())
+        tokens = words(text)
         chars = max(len(text), 1)
         features[row] = (
             math.log1p(len(text)),
-            math.log1p(len(words)),
-            float(np.mean([len(word) for word in words])) if words else 0.0,
-            sum(word not in vocabulary for word in words) / len(words) if words else 0.0,
+            math.log1p(len(tokens)),
+            float(np.mean([len(word) for word in tokens])) if tokens else 0.0,
+            sum(word not in vocabulary for word in tokens) / len(tokens) if tokens else 0.0,
             sum(not (c.isalnum() or c.isspace()) for c in text) / chars,
             sum(c.isupper() for c in text) / chars,
             sum(c.isdigit() for c in text) / chars,

@@ -42,6 +42,14 @@ def _class_weights(targets: np.ndarray, n_classes: int) -> np.ndarray:
     return np.where(counts > 0, len(targets) / (n_classes * np.maximum(counts, 1)), 0.0).astype(np.float32)
 
 
+def linear_probabilities(x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
+    """Softmax of a fitted linear layer (`HeadTrainer.fit_weights`) over the rows of `x`."""
+    logits = np.asarray(x, dtype=np.float32) @ weight.T + bias
+    logits -= logits.max(axis=1, keepdims=True)
+    exp = np.exp(logits)
+    return exp / exp.sum(axis=1, keepdims=True)
+
+
 @dataclass
 class HeadTrainer:
     """Linear softmax on frozen embeddings; class-balanced cross-entropy plus L2, solved by L-BFGS."""
@@ -60,11 +68,7 @@ class HeadTrainer:
 
     def fit_predict_proba_vectors(self, train_x: np.ndarray, train_labels, test_x: np.ndarray, labels, seed) -> np.ndarray:
         """Class probabilities (columns in `labels` order) for `test_x`."""
-        weight, bias = self.fit_weights(train_x, train_labels, labels, seed)
-        logits = np.asarray(test_x, dtype=np.float32) @ weight.T + bias
-        logits -= logits.max(axis=1, keepdims=True)
-        exp = np.exp(logits)
-        return exp / exp.sum(axis=1, keepdims=True)
+        return linear_probabilities(test_x, *self.fit_weights(train_x, train_labels, labels, seed))
 
     def fit_weights(self, train_x: np.ndarray, train_labels, labels, seed) -> tuple[np.ndarray, np.ndarray]:
         """The fitted linear layer: weight (classes x dims) and bias, rows in `labels` order."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from enum import Enum
 
+import numpy as np
 import pyarrow as pa
 
 
@@ -86,3 +87,8 @@ def make_rejects(rows: pa.Table, stage: str, reasons: list[str] | pa.Array, deta
         [*rows.columns, pa.array([stage] * n, pa.string()), reason_array, detail_array],
         schema=REJECT_SCHEMA,
     )
+
+
+def column_values(rows: pa.Table, name: str) -> np.ndarray:
+    """One column as an object array (nulls as None), for masks and fancy indexing."""
+    return np.asarray(rows.column(name).to_pylist(), dtype=object)

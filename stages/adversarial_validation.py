@@ -11,7 +11,6 @@ every enabled check's per-row score is returned as the `check_scores` table.
 
 from __future__ import annotations
 
-import re
 import time
 from typing import Literal
 
@@ -19,15 +18,15 @@ import numpy as np
 import pyarrow as pa
 from pydantic import Field, field_validator
 
-from model_hooks.discriminator import family_folds
-from schemas.rows import Origin, Split, conform_rows
+from model_hooks.discriminator import family_folds, words
+from schemas.rows import Origin, Split, column_values, conform_rows
 from schemas.strict import StrictModel
 from stages.base import ReasonLedger, StageResult
+from stages.domain_adaptation import in_domain_texts
 from stages.validation_checks import CHECKS, DEFAULT_CHECKS, CheckFailed, CheckInputs, CheckSettings, run_check
 
 STAGE = "validate"
 REASONS = ["looks_synthetic", "label_flip", "outlier", "label_issue", "parent_label_issue"]
-_WORD = re.compile(r"[^\W\d_]+")
 
 
 class ValidationConfig(StrictModel):
@@ -62,25 +61,20 @@ class ValidationConfig(StrictModel):
         )
 
 
-def _column(rows: pa.Table, name: str) -> np.ndarray:
-    return np.asarray(rows.column(name).to_pylist(), dtype=object)
-
-
 def check_inputs(rows: pa.Table, config: ValidationConfig, seed: int) -> tuple[np.ndarray, CheckInputs]:
     """Row positions of the checked rows (labeled, non-eval) and what the checks need about them."""
     from model_hooks.embedder import get_embedder
 
-    split, origin = _column(rows, "split"), _column(rows, "origin")
+    split, origin = column_values(rows, "split"), column_values(rows, "origin")
     checked = np.flatnonzero(split == Split.LABELED.value)
-    ids, texts, labels = (_column(rows, name)[checked] for name in ("id", "text", "label"))
-    parents = _column(rows, "parent_id")[checked]
+    ids, texts, labels = (column_values(rows, name)[checked] for name in ("id", "text", "label"))
+    parents = column_values(rows, "parent_id")[checked]
     is_synthetic = origin[checked] != Origin.ORIGINAL.value
     families = [parent if origin_ == Origin.AUGMENTED.value and parent else row_id for row_id, parent, origin_ in zip(ids, parents, origin[checked])]
     original_families = {family for family, synthetic in zip(families, is_synthetic) if not synthetic}
     if len(checked) and len(original_families) < 2:
         raise CheckFailed("adversarial validation needs at least two labeled original rows; set validation.enabled: false")
-    in_domain = (split != Split.EVAL.value) & (origin == Origin.ORIGINAL.value)
-    vocabulary = frozenset(word for text in _column(rows, "text")[in_domain] for word in _WORD.findall(text.lower()))
+    vocabulary = frozenset(word for text in in_domain_texts(rows) for word in words(text))
     inputs = CheckInputs(
         ids=ids.tolist(), texts=texts.tolist(), labels=labels.tolist(), is_synthetic=is_synthetic.astype(bool), origins=origin[checked].tolist(),
         vectors=get_embedder(config.embedding_mode).embed(texts.tolist()) if len(texts) else np.zeros((0, 384), np.float32),
@@ -135,8 +129,8 @@ def validate(rows: pa.Table, config: ValidationConfig, seed: int) -> StageResult
 def _drop_label_issues(rows: pa.Table, checked: np.ndarray, flags: np.ndarray, ledger: ReasonLedger) -> None:
     flagged = checked[np.flatnonzero(flags)]
     ledger.reject(flagged, "label_issue")
-    flagged_ids = set(_column(rows, "id")[flagged].tolist())
-    children = np.flatnonzero([parent in flagged_ids for parent in _column(rows, "parent_id")])
+    flagged_ids = set(column_values(rows, "id")[flagged].tolist())
+    children = np.flatnonzero([parent in flagged_ids for parent in column_values(rows, "parent_id")])
     ledger.reject(children, "parent_label_issue")
 
 

@@ -26,7 +26,7 @@ import numpy as np
 import pyarrow as pa
 from pydantic import Field
 
-from schemas.rows import Origin, Split, conform_rows
+from schemas.rows import Origin, Split, column_values, conform_rows
 from schemas.strict import StrictModel
 from stages.base import ReasonLedger, StageResult
 from stages.semantic_augmentation import AugmentationInputs
@@ -53,13 +53,9 @@ class DomainConfig(StrictModel):
     embedding_mode: str = Field("truncate", pattern="^(truncate|chunk_mean)$")
 
 
-def _column(rows: pa.Table, name: str) -> np.ndarray:
-    return np.asarray(rows.column(name).to_pylist(), dtype=object)
-
-
 def in_domain_texts(rows: pa.Table) -> list[str]:
     """Original labeled and unlabeled texts: the in-domain text the run may learn from."""
-    keep = (_column(rows, "split") != Split.EVAL.value) & (_column(rows, "origin") == Origin.ORIGINAL.value)
+    keep = (column_values(rows, "split") != Split.EVAL.value) & (column_values(rows, "origin") == Origin.ORIGINAL.value)
     return [text for text, chosen in zip(rows.column("text").to_pylist(), keep) if chosen]
 
 
@@ -106,7 +102,7 @@ def adapt(rows: pa.Table, config: DomainConfig, seed: int) -> StageResult:
     stats = {"rows_in": rows.num_rows}
     if not config.enabled:
         return StageResult(rows, ledger.rejects_table(rows, STAGE), {**stats, "rows_out": rows.num_rows, **ledger.counts(), "seconds": 0.0})
-    split, origin = _column(rows, "split"), _column(rows, "origin")
+    split, origin = column_values(rows, "split"), column_values(rows, "origin")
     non_eval = split != Split.EVAL.value
     original = non_eval & (origin == Origin.ORIGINAL.value)
     embedder = get_embedder(config.embedding_mode)
@@ -135,17 +131,17 @@ def _pseudo_label(rows: pa.Table, vectors: np.ndarray, alive: np.ndarray, config
     """Turn confidently predicted unlabeled rows into labeled `pseudo_labeled` rows."""
     from model_hooks.trainers import HeadTrainer
 
-    split, labels_column = _column(rows, "split"), _column(rows, "label")
+    split, labels_column = column_values(rows, "split"), column_values(rows, "label")
     labeled = np.flatnonzero(alive & (split == Split.LABELED.value))
     unlabeled = np.flatnonzero(alive & (split == Split.UNLABELED.value))
     classes = sorted(set(labels_column[labeled]))
     if len(classes) < 2 or len(unlabeled) == 0:
         return rows, {"pseudo_labeled": 0}
-    originals = _column(rows, "origin")[labeled] == Origin.ORIGINAL.value
+    originals = column_values(rows, "origin")[labeled] == Origin.ORIGINAL.value
     cap = {c: config.pseudo_per_class if config.pseudo_per_class is not None
            else int(config.pseudo_cap_multiple * (labels_column[labeled][originals] == c).sum()) for c in classes}
     threshold = config.pseudo_min_confidence if config.pseudo_min_confidence is not None else min(0.9, 2.0 / len(classes))
-    folds = np.asarray([_fold(i) for i in _column(rows, "id")[unlabeled]])
+    folds = np.asarray([_fold(i) for i in column_values(rows, "id")[unlabeled]])
     chosen: dict[int, tuple[str, float]] = {}
     trainer = HeadTrainer()
     for _ in range(config.pseudo_rounds):
