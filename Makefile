@@ -15,7 +15,7 @@ export HF_DATASETS_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install resources browser demo test bench bench-clean bench-augment bench-experiment bench-robustness bench-pseudo-labels bench-finetune bench-setfit clean-runs
+.PHONY: install resources browser demo test bench bench-clean bench-augment bench-experiment bench-robustness bench-validation bench-pseudo-labels bench-finetune bench-setfit clean-runs
 
 install: $(INSTALLED)
 
@@ -61,6 +61,9 @@ bench-robustness: install resources
 
 bench-pseudo-labels: install resources
 	$(PY) benchmarks/pseudo_label_sweep.py --k 10 --k 25 --caps 1 5 --rounds 1 --confidences 0.3 0.4 --balance true false --out pseudo_label_sweep_confidence
+
+bench-validation: install resources
+	$(PY) benchmarks/validation_checks.py
 
 bench-finetune: install resources
 	$(VENV)/bin/pdap experiment --config configs/finetune_baseline.yaml

@@ -7,8 +7,17 @@ from typing import Literal
 
 from pydantic import Field
 
-from experiments.robustness import RobustnessConfig
 from schemas.strict import StrictModel
+
+
+class RobustnessConfig(StrictModel):
+    """The `experiment.robustness` section: which attack, on how many eval rows, with what budget."""
+
+    recipe: str = Field("deepwordbug", pattern="^(deepwordbug|pruthi)$")
+    sample: int = Field(50, ge=1, description="eval rows attacked per cell (the same rows for both models)")
+    query_budget: int = Field(1000, ge=10, description="model queries allowed per attacked row")
+    ks: list[int] = Field([10], min_length=1)
+    seeds: list[int] = Field([0, 1, 2], min_length=1)
 
 
 class ExperimentConfig(StrictModel):

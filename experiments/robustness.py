@@ -10,23 +10,11 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from pydantic import Field
 
 from experiments.sampling import draw_k_shot
-from model_hooks.robustness import RECIPES, probe
+from model_hooks.robustness import probe
 from schemas.rows import Split
-from schemas.strict import StrictModel
 from stages.pipeline import run_pipeline
-
-
-class RobustnessConfig(StrictModel):
-    """The `experiment.robustness` section: which attack, on how many eval rows, with what budget."""
-
-    recipe: str = Field("deepwordbug", pattern=f"^({'|'.join(RECIPES)})$")
-    sample: int = Field(50, ge=1, description="eval rows attacked per cell (the same rows for both models)")
-    query_budget: int = Field(1000, ge=10, description="model queries allowed per attacked row")
-    ks: list[int] = Field([10], min_length=1)
-    seeds: list[int] = Field([0, 1, 2], min_length=1)
 
 
 def _labeled(rows: pa.Table) -> pa.Table:
