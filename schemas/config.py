@@ -13,9 +13,9 @@ from experiments.config import ExperimentConfig
 from schemas.strict import StrictModel
 from stages.cleaning import CleaningConfig
 from stages.domain_adaptation import DomainConfig
-from stages.adversarial_validation import ValidationConfig
 from stages.ingest import IngestConfig
 from stages.semantic_augmentation import AugmentationConfig
+from stages.validation_checks import ValidationConfig
 
 
 class RefreshConfig(StrictModel):

@@ -12,53 +12,18 @@ every enabled check's per-row score is returned as the `check_scores` table.
 from __future__ import annotations
 
 import time
-from typing import Literal
 
 import numpy as np
 import pyarrow as pa
-from pydantic import Field, field_validator
 
 from model_hooks.discriminator import family_folds, words
 from schemas.rows import Origin, Split, column_values, conform_rows
-from schemas.strict import StrictModel
 from stages.base import ReasonLedger, StageResult
 from stages.domain_adaptation import in_domain_texts
-from stages.validation_checks import CHECKS, DEFAULT_CHECKS, CheckFailed, CheckInputs, CheckSettings, run_check
+from stages.validation_checks import CheckFailed, CheckInputs, ValidationConfig, run_check
 
 STAGE = "validate"
 REASONS = ["looks_synthetic", "label_flip", "outlier", "label_issue", "parent_label_issue"]
-
-
-class ValidationConfig(StrictModel):
-    """Which checks run and their thresholds."""
-
-    enabled: bool = True
-    checks: list[str] = Field(default_factory=lambda: list(DEFAULT_CHECKS), description="registered checks to run, in order")
-    folds: int = Field(5, ge=2, le=20, description="cross-fitting folds (a family never spans two)")
-    synthetic_quantile: float = Field(0.95, gt=0.0, lt=1.0, description="reject synthetic rows whose P(synthetic) exceeds this quantile of the originals'")
-    synthetic_threshold: float | None = Field(None, gt=0.0, lt=1.0, description="instead: reject above this P(synthetic)")
-    looks_synthetic_origins: list[Literal["augmented", "pseudo_labeled"]] = Field(
-        ["augmented"], description="origins that looks_synthetic may reject (pseudo-labeled rows are real text)")
-    min_label_probability: float = Field(0.1, ge=0.0, le=1.0, description="label_flip below this P(label)")
-    max_label_rank: int | None = Field(None, ge=1, description="also label_flip when the label ranks below this")
-    drop_label_issues: bool = Field(False, description="drop originals cleanlab flags (and their children)")
-    outlier_quantile: float = Field(0.05, gt=0.0, lt=1.0)
-    embedding_mode: str = Field("truncate", pattern="^(truncate|chunk_mean)$")
-
-    @field_validator("checks")
-    @classmethod
-    def _known_checks(cls, checks: list[str]) -> list[str]:
-        unknown = sorted(set(checks) - set(CHECKS))
-        if unknown:
-            raise ValueError(f"unknown checks {unknown}; registered: {sorted(CHECKS)}")
-        return checks
-
-    def settings(self) -> CheckSettings:
-        return CheckSettings(
-            synthetic_threshold=self.synthetic_threshold, synthetic_quantile=self.synthetic_quantile,
-            looks_synthetic_origins=tuple(self.looks_synthetic_origins),
-            min_label_probability=self.min_label_probability, max_label_rank=self.max_label_rank, outlier_quantile=self.outlier_quantile,
-        )
 
 
 def check_inputs(rows: pa.Table, config: ValidationConfig, seed: int) -> tuple[np.ndarray, CheckInputs]:
@@ -83,7 +48,7 @@ def check_inputs(rows: pa.Table, config: ValidationConfig, seed: int) -> tuple[n
         folds=family_folds(families, min(config.folds, len(original_families)),
                            strata=[f"{int(family not in original_families)}:{label}" for family, label in zip(families, labels)]),
         classes=sorted(set(labels.tolist())), vocabulary=vocabulary,
-        seed=seed, settings=config.settings(),
+        seed=seed, settings=config,
     )
     return checked, inputs
 

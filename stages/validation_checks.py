@@ -11,11 +11,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Callable
+from typing import Callable, Literal
 
 import numpy as np
+from pydantic import Field, field_validator
 
 from model_hooks.discriminator import cross_fitted_synthetic_p, roc_auc_with_ci, text_features
+from schemas.strict import StrictModel
 
 DEFAULT_CHECKS = ("discriminator", "label_consistency", "label_issues")
 _EXCERPT_CHARS = 160
@@ -23,19 +25,6 @@ _EXCERPT_CHARS = 160
 
 class CheckFailed(RuntimeError):
     """A check could not run; the message names the check and why."""
-
-
-@dataclass(frozen=True)
-class CheckSettings:
-    """Thresholds of the built-in checks (the `validation:` config section passes them through)."""
-
-    synthetic_threshold: float | None = None
-    synthetic_quantile: float = 0.95
-    looks_synthetic_origins: tuple[str, ...] = ("augmented",)
-    min_label_probability: float = 0.1
-    max_label_rank: int | None = None
-    outlier_quantile: float = 0.05
-    examples: int = 10
 
 
 @dataclass
@@ -52,7 +41,7 @@ class CheckInputs:
     classes: list[str]
     vocabulary: frozenset[str]
     seed: int
-    settings: CheckSettings = field(default_factory=CheckSettings)
+    settings: ValidationConfig = field(default_factory=lambda: ValidationConfig())
     uncrossed_classes: list[str] = field(default_factory=list)
 
     @cached_property
@@ -115,6 +104,32 @@ def register_check(name: str) -> Callable[[Check], Check]:
         return check
 
     return decorate
+
+
+class ValidationConfig(StrictModel):
+    """Which checks run and their thresholds."""
+
+    enabled: bool = True
+    checks: list[str] = Field(default_factory=lambda: list(DEFAULT_CHECKS), description="registered checks to run, in order")
+    folds: int = Field(5, ge=2, le=20, description="cross-fitting folds (a family never spans two)")
+    synthetic_quantile: float = Field(0.95, gt=0.0, lt=1.0, description="reject synthetic rows whose P(synthetic) exceeds this quantile of the originals'")
+    synthetic_threshold: float | None = Field(None, gt=0.0, lt=1.0, description="instead: reject above this P(synthetic)")
+    looks_synthetic_origins: list[Literal["augmented", "pseudo_labeled"]] = Field(
+        ["augmented"], description="origins that looks_synthetic may reject (pseudo-labeled rows are real text)")
+    min_label_probability: float = Field(0.1, ge=0.0, le=1.0, description="label_flip below this P(label)")
+    max_label_rank: int | None = Field(None, ge=1, description="also label_flip when the label ranks below this")
+    drop_label_issues: bool = Field(False, description="drop originals cleanlab flags (and their children)")
+    outlier_quantile: float = Field(0.05, gt=0.0, lt=1.0)
+    examples: int = Field(10, ge=0, description="flagged rows listed per check in the stats and the report")
+    embedding_mode: str = Field("truncate", pattern="^(truncate|chunk_mean)$")
+
+    @field_validator("checks")
+    @classmethod
+    def _known_checks(cls, checks: list[str]) -> list[str]:
+        unknown = sorted(set(checks) - set(CHECKS))
+        if unknown:
+            raise ValueError(f"unknown checks {unknown}; registered: {sorted(CHECKS)}")
+        return checks
 
 
 def run_check(name: str, inputs: CheckInputs) -> CheckResult:

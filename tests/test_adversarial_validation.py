@@ -9,8 +9,8 @@ from sklearn.metrics import roc_auc_score
 from model_hooks.discriminator import family_folds, roc_auc_with_ci
 from row_fixtures import make_rows
 from schemas.rows import conform_rows, content_id
-from stages.adversarial_validation import ValidationConfig, validate
-from stages.validation_checks import CHECKS, CheckFailed, CheckInputs, CheckSettings, register_check, run_check
+from stages.adversarial_validation import validate
+from stages.validation_checks import CHECKS, CheckFailed, CheckInputs, ValidationConfig, register_check, run_check
 
 CLASSES = ["a", "b", "c"]
 
@@ -50,7 +50,7 @@ def clustered_inputs(n_per_class=30, n_synthetic_per_class=30, synthetic_shift=0
         ids=ids, texts=[f"text {i}" for i in ids], labels=labels.tolist(), is_synthetic=synthetic,
         origins=["augmented" if s else "original" for s in synthetic],
         vectors=np.asarray(vectors, dtype=np.float32), folds=family_folds(ids, 5), classes=CLASSES,
-        vocabulary=frozenset({"text"}), seed=seed, settings=CheckSettings(),
+        vocabulary=frozenset({"text"}), seed=seed, settings=ValidationConfig(),
     )
     inputs.planted = set(flipped.tolist()) | set(mislabeled.tolist())
     return inputs
@@ -82,7 +82,7 @@ def test_pseudo_labeled_rows_are_real_text_and_not_rejected_as_looking_synthetic
     inputs = clustered_inputs(synthetic_shift=6.0)
     inputs.origins = ["pseudo_labeled" if s else "original" for s in inputs.is_synthetic]
     assert run_check("discriminator", inputs).flags.sum() == 0
-    inputs.settings = CheckSettings(looks_synthetic_origins=("augmented", "pseudo_labeled"))
+    inputs.settings = ValidationConfig(looks_synthetic_origins=["augmented", "pseudo_labeled"])
     assert run_check("discriminator", inputs).flags.sum() > 0
 
 
