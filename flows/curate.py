@@ -5,11 +5,14 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import shutil
+import time
 from functools import lru_cache
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.parquet as pq
-from prefect import flow, task
+from prefect import flow, task, unmapped
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
@@ -18,16 +21,17 @@ from data_contracts.suites import (
 )
 from data_contracts.validate import ContractValidator
 from experiments.sampling import draw_k_shot
-from flows.progress import progress_bar
-from flows.run_folder import RunFolder, atomic_write_json
+from flows.execution import task_runner_for
+from flows.run_folder import RunFolder, atomic_write_json, atomic_write_parquet
+from flows.shards import augment_shard_task, clean_shard_task, embed_shard_task, read_children, read_cleaned_shard, write_shards
 from schemas.config import RunConfig
-from schemas.rows import Split
+from schemas.rows import Split, column_values, conform_rows, empty_rows
 from stages.augmenters import AUGMENTER_NAMES
-from stages.cleaning import clean
+from stages.cleaning import merge_shards
 from stages.domain_adaptation import PSEUDO_LABEL_OP, adapt, build_domain_inputs
 from stages.ingest import ingest
 from stages.adversarial_validation import validate
-from stages.semantic_augmentation import augment
+from stages.semantic_augmentation import AugmentationInputs, augment, augmentation_parents
 
 STAGES = ("ingest", "clean", "augment", "adapt", "validate")
 
@@ -70,11 +74,12 @@ def ingest_task(config: RunConfig, run_root: str) -> str:
 
 
 @task(name="clean", cache_policy=NO_CACHE)
-def clean_task(config: RunConfig, run_root: str, raw_path: str) -> str:
+def clean_task(config: RunConfig, run_root: str, raw_path: str, cleaned_shards: list[str]) -> str:
+    """Merge the cleaned shards: duplicates, conflicts and leaks across all rows; write 10_clean."""
     folder = RunFolder(Path(run_root))
-    raw = pq.read_table(raw_path)
-    with progress_bar("cleaning", raw.num_rows) as advance:
-        result = clean(raw, config.cleaning, progress=advance)
+    raw = conform_rows(pq.read_table(raw_path))
+    started = time.perf_counter()
+    result = merge_shards(raw, [read_cleaned_shard(path) for path in cleaned_shards], config.cleaning, started)
     path = folder.write_stage("clean", result.kept, result.rejected, result.stats)
     labels = run_labels(config, Path(raw_path))
     checked = with_clean_checks(result.kept, raw, config.cleaning)
@@ -82,21 +87,72 @@ def clean_task(config: RunConfig, run_root: str, raw_path: str) -> str:
     return str(path)
 
 
-@task(name="augment", cache_policy=NO_CACHE)
-def augment_task(config: RunConfig, run_root: str, raw_path: str, clean_path: str) -> str:
+@task(name="shard", cache_policy=NO_CACHE)
+def shard_task(path: str, directory: str, prefix: str, shard_rows: int, non_eval_only: bool = False) -> list[str]:
+    """Split a boundary file (without its eval rows if asked) into shard files for per-shard tasks."""
+    table = pq.read_table(path)
+    if non_eval_only:
+        table = table.filter(pa.array(column_values(table, "split") != Split.EVAL.value))
+    return write_shards(table, Path(directory), prefix, shard_rows)
+
+
+def cleaning_stage(config: RunConfig, folder: RunFolder, raw_path: str) -> str:
+    """Clean every raw shard on the task runner, then merge them in this process."""
+    shards = shard_task(raw_path, str(folder.shards_dir), "raw", config.execution.shard_rows)
+    cleaned = clean_shard_task.map(unmapped(config.cleaning), shards)
+    return clean_task(config, str(folder.root), raw_path, [future.result() for future in cleaned])
+
+
+@task(name="domain-inputs", cache_policy=NO_CACHE)
+def domain_task(config: RunConfig, run_root: str, clean_path: str) -> tuple[str, AugmentationInputs]:
+    """Draw the k-shot rows (if configured), mine the domain inputs, and shard the parents."""
     folder = RunFolder(Path(run_root))
     rows = pq.read_table(clean_path)
     if config.labeled_per_class is not None:
         rows = draw_k_shot(rows, config.labeled_per_class, config.seed)
+    drawn_path = folder.shards_dir / "drawn.parquet"
+    atomic_write_parquet(drawn_path, rows)
     domain = build_domain_inputs(rows, config.domain, config.seed)
     atomic_write_json(folder.root / "domain" / "protected_terms.json", sorted(domain.protected_terms))
-    result = augment(rows, config.augmentation, domain, config.seed)
+    return str(drawn_path), domain
+
+
+@task(name="augment", cache_policy=NO_CACHE)
+def augment_task(config: RunConfig, run_root: str, raw_path: str, drawn_path: str, domain: AugmentationInputs, children: list[str]) -> str:
+    """Gate the children of every parent shard against all rows; write 20_augmented."""
+    folder = RunFolder(Path(run_root))
+    rows = pq.read_table(drawn_path)
+    generated = read_children(children, config.augmentation.ops)
+    result = augment(rows, config.augmentation, domain, config.seed, generated)
     path = folder.write_stage("augment", result.kept, result.rejected, result.stats)
     expected = result.stats["rows_in"] + result.stats["generated"] - result.rejected.num_rows
     checked = with_synthetic_checks(result.kept, pq.read_table(raw_path), domain.protected_terms, config.cleaning)
     rules = synthetic_suite(run_labels(config, Path(raw_path)), list(AUGMENTER_NAMES), expected, scored=False)
     _check(folder, "20_augmented", checked, rules, result.rejected)
     return str(path)
+
+
+def augmentation_stage(config: RunConfig, folder: RunFolder, raw_path: str, clean_path: str) -> str:
+    """Make children per parent shard on the task runner, then gate them all in this process."""
+    drawn_path, domain = domain_task(config, str(folder.root), clean_path)
+    parents = augmentation_parents(pq.read_table(drawn_path)) if config.augmentation.enabled else empty_rows()
+    shards = write_shards(parents, folder.shards_dir, "parents", config.execution.parents_per_shard)
+    children = augment_shard_task.map(unmapped(config.augmentation), unmapped(domain), unmapped(config.seed), shards)
+    return augment_task(config, str(folder.root), raw_path, drawn_path, domain, [future.result() for future in children])
+
+
+def embedding_stage(config: RunConfig, folder: RunFolder, rows_path: str) -> None:
+    """Embed the rows the scoring stages (adapt, validate) look at, shard by shard, into the shared cache.
+
+    Only worth it with workers to spread over: in one process the stages embed what they need themselves.
+    """
+    if config.execution.runner != "dask":
+        return
+    modes = sorted({config.domain.embedding_mode, config.validation.embedding_mode})
+    shards = shard_task(rows_path, str(folder.shards_dir), "scored", config.execution.shard_rows, non_eval_only=True)
+    futures = [embed_shard_task.submit(mode, shard) for mode in modes for shard in shards]
+    for future in futures:
+        future.result()
 
 
 @task(name="adapt", cache_policy=NO_CACHE)
@@ -184,15 +240,24 @@ def funnel(folder: RunFolder) -> list[dict]:
     return rows
 
 
+@flow(name="curate-stages")
+def curate_stages(config: RunConfig, run_root: str) -> str:
+    """Every stage of a curate run; per-shard work goes to this flow's task runner (`execution:`)."""
+    folder = RunFolder(Path(run_root))
+    raw_path = ingest_task(config, run_root)
+    clean_path = cleaning_stage(config, folder, raw_path)
+    augmented_path = augmentation_stage(config, folder, raw_path, clean_path)
+    embedding_stage(config, folder, augmented_path)
+    adapted_path = adapt_task(config, run_root, raw_path, augmented_path)
+    return validate_task(config, run_root, raw_path, adapted_path)
+
+
 @flow(name="curate")
 def curate_flow(config: RunConfig, run_id: str | None = None) -> dict:
     """Ingest, clean, augment, adapt and validate `config`'s sources into runs/<run_id>/; return a summary."""
     folder = start_run(config, run_id)
-    raw_path = ingest_task(config, str(folder.root))
-    clean_path = clean_task(config, str(folder.root), raw_path)
-    augmented_path = augment_task(config, str(folder.root), raw_path, clean_path)
-    adapted_path = adapt_task(config, str(folder.root), raw_path, augmented_path)
-    final_path = validate_task(config, str(folder.root), raw_path, adapted_path)
+    final_path = curate_stages.with_options(task_runner=task_runner_for(config.execution))(config, str(folder.root))
+    shutil.rmtree(folder.shards_dir, ignore_errors=True)
     table = funnel(folder)
     create_table_artifact(key="curate-funnel", table=table, description=f"Rows through each stage of {folder.root.name}")
     split_counts = pq.read_table(final_path, columns=["split"]).column("split").value_counts().to_pylist()
@@ -203,6 +268,7 @@ def curate_flow(config: RunConfig, run_id: str | None = None) -> dict:
         "splits": {item["values"]: item["counts"] for item in split_counts},
         "data_docs": str(folder.data_docs_dir / "index.html"),
         "eval_rows": sum(item["counts"] for item in split_counts if item["values"] == Split.EVAL.value),
+        "runner": config.execution.runner,
     }
     summary["report"] = report_task(str(folder.root))
     atomic_write_json(folder.root / "summary.json", summary)

@@ -58,6 +58,11 @@ class RunFolder:
         return self.root / "contracts" / f"{boundary}.json"
 
     @property
+    def shards_dir(self) -> Path:
+        """Scratch space of the per-shard tasks; removed when the run finishes."""
+        return self.root / "shards"
+
+    @property
     def data_docs_dir(self) -> Path:
         return self.root / "data_docs"
 

@@ -42,6 +42,24 @@ class ScheduleConfig(StrictModel):
         return self
 
 
+class ExecutionConfig(StrictModel):
+    """The `execution:` section: where the curate flow's per-shard work (cleaning, augmentation, embedding) runs."""
+
+    runner: Literal["local", "dask"] = Field("local", description="local: shards one after another in this process")
+    workers: int = Field(2, ge=1, description="dask: worker processes of the local cluster started for the run")
+    address: str | None = Field(
+        None, description="dask: address of an existing scheduler (tcp://host:8786); its workers must see runs_dir"
+    )
+    shard_rows: int = Field(50_000, ge=1, description="rows per cleaning and embedding shard")
+    parents_per_shard: int = Field(100, ge=1, description="labeled parents per augmentation shard")
+
+    @model_validator(mode="after")
+    def _address_needs_dask(self):
+        if self.address is not None and self.runner != "dask":
+            raise ValueError("address is only used with runner: dask")
+        return self
+
+
 class ConfigError(ValueError):
     """The configuration file is unreadable or invalid; the message names the file and the key."""
 
@@ -63,6 +81,7 @@ class RunConfig(StrictModel):
     experiment: ExperimentConfig = ExperimentConfig()
     refresh: RefreshConfig | None = None
     schedule: ScheduleConfig | None = None
+    execution: ExecutionConfig = ExecutionConfig()
 
     @model_validator(mode="after")
     def _has_input(self):

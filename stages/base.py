@@ -45,6 +45,17 @@ class ReasonLedger:
         self.codes = np.zeros(n_rows, dtype=np.int16)
         self.details = {}
 
+    @classmethod
+    def concatenate(cls, reasons: list[str], parts: list[tuple[np.ndarray, dict[int, str]]]) -> "ReasonLedger":
+        """One ledger from consecutive parts' (codes, details), details re-keyed to the joined rows."""
+        ledger = cls(0, reasons)
+        ledger.codes = np.concatenate([codes for codes, _ in parts]) if parts else np.zeros(0, dtype=np.int16)
+        offset = 0
+        for codes, details in parts:
+            ledger.details.update((row + offset, detail) for row, detail in details.items())
+            offset += len(codes)
+        return ledger
+
     def reject(self, rows: np.ndarray, reason: str, details: list[str] | None = None) -> None:
         """Mark `rows` (indices) as rejected for `reason`, unless an earlier reason already holds."""
         fresh = self.codes[rows] == 0

@@ -1,7 +1,8 @@
 """Stage 1, cleaning: repair text, filter bad rows, remove duplicates, conflicts and eval leakage.
 
-Row-level work (repair, PII masking, filters, duplicate keys) runs per record batch; the
-duplicate grouping runs once over the whole table so duplicates across batches are found.
+Row-level work (repair, PII masking, filters, duplicate keys, MinHash signatures) runs per
+shard (`clean_shard`), in this process or on Dask workers; the duplicate grouping runs once over
+all shards (`merge_shards`) so duplicates across shards are found.
 Eval rows are never changed or dropped: they are normalised only in a shadow copy, so leakage
 is detected on the same footing as the other rows.
 """
@@ -19,7 +20,7 @@ from pydantic import Field
 from schemas.rows import Split, conform_rows
 from schemas.strict import StrictModel
 from stages.base import Progress, ReasonLedger, RowFilter, StageResult
-from stages.near_duplicates import MinHashParams, duplicate_groups
+from stages.near_duplicates import MinHashParams, duplicate_groups, signed_keys
 from stages.pii import PII_TYPES, mask_pii_column
 from stages.text_normalization import NORMALIZATION_OPS, dedup_key_column, normalize_column
 
@@ -127,27 +128,58 @@ def _filter_detail(reason: str, texts: pl.Series) -> list[str] | None:
     return None
 
 
-def clean(table: pa.Table, config: CleaningConfig = CleaningConfig(), progress: Progress | None = None) -> StageResult:
-    """Clean `table` (row schema); return kept rows, rejects with reasons, and stats."""
-    started = time.perf_counter()
-    table = conform_rows(table)
-    ledger = ReasonLedger(table.num_rows, REASONS)
+@dataclass
+class CleanedShard:
+    """Row-level cleaning of one shard: everything the global duplicate step needs.
+
+    `codes` and `details` follow ReasonLedger (0 = kept; details keyed by the shard's row
+    index); `signatures` holds the MinHash signature of every row still kept, in row order.
+    """
+
+    texts: pa.Array
+    keys: pl.Series
+    codes: np.ndarray
+    details: dict[int, str]
+    counters: dict[str, int]
+    signatures: np.ndarray | None
+
+
+def clean_shard(shard: pa.Table, config: CleaningConfig = CleaningConfig()) -> CleanedShard:
+    """Repair, mask and filter the rows of `shard` (row schema); sign what survives for near-duplicates.
+
+    Rows are independent here, so shards can be cleaned anywhere, in any order.
+    """
+    ledger = ReasonLedger(shard.num_rows, REASONS)
     filters = build_filters(config)
     counters = {name: 0 for name, _ in NORMALIZATION_OPS} | {f"masked_{kind}": 0 for kind in PII_TYPES}
     text_chunks, key_chunks = [], []
-    for offset in range(0, table.num_rows, config.batch_rows):
-        batch = table.slice(offset, config.batch_rows)
-        texts, keys = _clean_batch(batch, offset, config, filters, ledger, counters)
+    for offset in range(0, shard.num_rows, config.batch_rows):
+        texts, keys = _clean_batch(shard.slice(offset, config.batch_rows), offset, config, filters, ledger, counters)
         text_chunks.append(texts)
         key_chunks.append(keys)
-        if progress:
-            progress(batch.num_rows)
-    cleaned_text = pa.chunked_array(text_chunks, pa.string()) if text_chunks else pa.chunked_array([], pa.string())
     keys = pl.concat(key_chunks) if key_chunks else pl.Series("key", [], dtype=pl.String)
-    _reject_duplicates(table, keys, config, ledger)
+    signatures = None
+    if config.near_duplicates:
+        signatures = signed_keys(keys.filter(pl.Series(ledger.kept_mask)), config.minhash)
+    texts = pa.concat_arrays(text_chunks) if text_chunks else pa.array([], pa.string())
+    return CleanedShard(texts, keys, ledger.codes, ledger.details, counters, signatures)
 
-    kept_mask = pa.array(ledger.kept_mask)
-    kept = table.set_column(table.schema.get_field_index("text"), table.schema.field("text"), cleaned_text).filter(kept_mask)
+
+def merge_shards(table: pa.Table, shards: list[CleanedShard], config: CleaningConfig, started: float | None = None) -> StageResult:
+    """Join cleaned shards of `table` (in order) and remove duplicates, conflicts and leaks across all rows."""
+    started = time.perf_counter() if started is None else started
+    ledger = ReasonLedger.concatenate(REASONS, [(shard.codes, shard.details) for shard in shards])
+    if len(ledger.codes) != table.num_rows:
+        raise ValueError(f"cleaned shards hold {len(ledger.codes)} rows, the table {table.num_rows}")
+    counters = {name: sum(shard.counters[name] for shard in shards) for name in (shards[0].counters if shards else {})}
+    keys = pl.concat([shard.keys for shard in shards]) if shards else pl.Series("key", [], dtype=pl.String)
+    signatures = None
+    if config.near_duplicates and shards:
+        signatures = np.concatenate([shard.signatures for shard in shards])
+    _reject_duplicates(table, keys, signatures, config, ledger)
+
+    cleaned_text = pa.chunked_array([shard.texts for shard in shards], pa.string())
+    kept = table.set_column(table.schema.get_field_index("text"), table.schema.field("text"), cleaned_text).filter(pa.array(ledger.kept_mask))
     stats = {
         "rows_in": table.num_rows,
         "rows_out": kept.num_rows,
@@ -156,6 +188,19 @@ def clean(table: pa.Table, config: CleaningConfig = CleaningConfig(), progress: 
         "seconds": round(time.perf_counter() - started, 3),
     }
     return StageResult(kept=kept, rejected=ledger.rejects_table(table, STAGE), stats=stats)
+
+
+def clean(table: pa.Table, config: CleaningConfig = CleaningConfig(), progress: Progress | None = None) -> StageResult:
+    """Clean `table` (row schema) in one process; return kept rows, rejects with reasons, and stats."""
+    started = time.perf_counter()
+    table = conform_rows(table)
+    shards = []
+    for offset in range(0, table.num_rows, config.batch_rows):
+        shard = table.slice(offset, config.batch_rows)
+        shards.append(clean_shard(shard, config))
+        if progress:
+            progress(shard.num_rows)
+    return merge_shards(table, shards, config, started)
 
 
 def _clean_batch(batch, offset, config, filters, ledger, counters) -> tuple[pa.Array, pl.Series]:
@@ -210,13 +255,16 @@ def _mask_pii(texts: pl.Series, is_eval: pl.Series, counters: dict) -> pl.Series
     return merged.scatter(is_eval.arg_true(), shadow) if len(shadow) else merged
 
 
-def _reject_duplicates(table: pa.Table, keys: pl.Series, config: CleaningConfig, ledger: ReasonLedger) -> None:
-    """Group surviving rows with eval rows by duplicate key; reject leaks, conflicts and copies."""
+def _reject_duplicates(table: pa.Table, keys: pl.Series, signatures: np.ndarray | None, config: CleaningConfig, ledger: ReasonLedger) -> None:
+    """Group surviving rows with eval rows by duplicate key; reject leaks, conflicts and copies.
+
+    `signatures` are those of the rows that survived the filters, in row order.
+    """
     split = pl.Series(table.column("split").combine_chunks())
     alive = np.flatnonzero(ledger.kept_mask)  # eval rows are never rejected, so they are all here
     if len(alive) == 0:
         return
-    exact, near = duplicate_groups(keys.gather(alive), config.minhash if config.near_duplicates else None)
+    exact, near = duplicate_groups(keys.gather(alive), config.minhash if config.near_duplicates else None, signatures)
     rows = pl.DataFrame(
         {
             "row": alive,

@@ -184,9 +184,20 @@ def estimated_jaccard(first: str, second: str, params: MinHashParams = MinHashPa
 _SIGNATURE_BATCH = 4096
 
 
-def duplicate_groups(keys: pl.Series, params: MinHashParams | None) -> tuple[np.ndarray, np.ndarray]:
-    """Per key: its exact-duplicate group and its near-duplicate group (exact only if params is None)."""
-    unique = keys.unique(maintain_order=True)
+def signed_keys(keys: pl.Series, params: MinHashParams) -> np.ndarray:
+    """MinHash signatures of `keys`, computed in batches to bound memory."""
+    if len(keys) == 0:
+        return np.empty((0, params.num_perm), dtype=np.uint32)
+    return np.concatenate([minhash_signatures(keys.slice(i, _SIGNATURE_BATCH), params) for i in range(0, len(keys), _SIGNATURE_BATCH)])
+
+
+def duplicate_groups(keys: pl.Series, params: MinHashParams | None, signatures: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Per key: its exact-duplicate group and its near-duplicate group (exact only if params is None).
+
+    `signatures` (one per key, e.g. signed in parallel shards) saves signing the keys here.
+    """
+    first = keys.is_first_distinct()
+    unique = keys.filter(first)
     exact = (
         pl.DataFrame({"key": keys})
         .join(pl.DataFrame({"key": unique}).with_row_index("exact"), on="key", how="left", maintain_order="left")["exact"]
@@ -195,8 +206,11 @@ def duplicate_groups(keys: pl.Series, params: MinHashParams | None) -> tuple[np.
     )
     if params is None or len(unique) < 2:
         return exact, exact
-    signatures = np.concatenate(
-        [minhash_signatures(unique.slice(i, _SIGNATURE_BATCH), params) for i in range(0, len(unique), _SIGNATURE_BATCH)]
-    )
+    if signatures is None:
+        signatures = signed_keys(unique, params)
+    elif len(signatures) != len(keys):
+        raise ValueError(f"{len(signatures)} signatures for {len(keys)} keys")
+    elif len(unique) < len(keys):
+        signatures = signatures[first.to_numpy()]
     near = group_labels(len(unique), similar_pairs(signatures, params))
     return exact, near[exact]

@@ -102,15 +102,55 @@ def _cosine_to_parent(children: pa.Table, parent_text: dict[str, str], mode: str
     return (child_vectors * parent_vectors).sum(axis=1)
 
 
-def augment(rows: pa.Table, config: AugmentationConfig, inputs: AugmentationInputs, seed: int) -> StageResult:
-    """Return the input rows plus the children that pass every gate; rejected children with reasons."""
-    started = time.perf_counter()
-    rows = conform_rows(rows)
+@dataclass
+class GeneratedChildren:
+    """Candidate children, a note per op that could not run, and seconds spent per op."""
+
+    table: pa.Table
+    not_run: dict[str, str]
+    seconds_by_op: dict[str, float]
+
+    @classmethod
+    def merge(cls, parts: list["GeneratedChildren"], ops: list[str]) -> "GeneratedChildren":
+        """Join the children of consecutive parent shards in the order one process makes them (op-major)."""
+        table = pa.concat_tables([part.table for part in parts]) if parts else empty_rows()
+        rank = {op: index for index, op in enumerate(ops)}
+        order = np.argsort(np.asarray([rank[op] for op in table.column("op").to_pylist()], dtype=np.int64), kind="stable")
+        seconds: dict[str, float] = {}
+        for part in parts:
+            for op, value in part.seconds_by_op.items():
+                seconds[op] = round(seconds.get(op, 0.0) + value, 3)
+        not_run = {op: note for part in parts for op, note in part.not_run.items()}
+        return cls(table.take(pa.array(order, pa.int64())), not_run, seconds)
+
+
+def augmentation_parents(rows: pa.Table) -> pa.Table:
+    """The rows augmentation makes children of: labeled originals."""
     is_parent = (pl.Series(rows.column("split").combine_chunks()) == Split.LABELED.value) & (
         pl.Series(rows.column("origin").combine_chunks()) == Origin.ORIGINAL.value
     )
-    parents = rows.filter(pa.array(is_parent.to_numpy()))
-    children, not_run, op_seconds = generate_children(parents, config, inputs, seed) if config.enabled else (empty_rows(), {}, {})
+    return rows.filter(pa.array(is_parent.to_numpy()))
+
+
+def generate(parents: pa.Table, config: AugmentationConfig, inputs: AugmentationInputs, seed: int) -> GeneratedChildren:
+    """Every op's children of `parents` (children of a parent do not depend on the other parents)."""
+    if not config.enabled:
+        return GeneratedChildren(empty_rows(), {}, {})
+    return GeneratedChildren(*generate_children(parents, config, inputs, seed))
+
+
+def augment(rows: pa.Table, config: AugmentationConfig, inputs: AugmentationInputs, seed: int,
+            generated: GeneratedChildren | None = None) -> StageResult:
+    """Return the input rows plus the children that pass every gate; rejected children with reasons.
+
+    `generated` holds children made elsewhere (parent shards on workers); by default they are made here.
+    """
+    started = time.perf_counter()
+    rows = conform_rows(rows)
+    parents = augmentation_parents(rows)
+    if generated is None:
+        generated = generate(parents, config, inputs, seed)
+    children, not_run, op_seconds = generated.table, generated.not_run, generated.seconds_by_op
     ledger = ReasonLedger(children.num_rows, REASONS)
     parent_text = dict(zip(parents.column("id").to_pylist(), parents.column("text").to_pylist()))
 
