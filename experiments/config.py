@@ -28,6 +28,9 @@ class ExperimentConfig(StrictModel):
     embedding_mode: Literal["truncate", "chunk_mean"] = "truncate"
     reference_arms: list[Literal["tfidf_lr", "frozen_lr", "setfit"]] = ["tfidf_lr", "frozen_lr", "setfit"]
     setfit_max_k: int = Field(25, description="SetFit reference arms run only up to this k (slow on CPU)")
+    setfit_max_pairs: int | None = Field(
+        None, ge=1, description="SetFit: at most this many contrastive pairs (null: SetFit's own count, 2 x 10 per example)"
+    )
     curated_arms: bool = Field(True, description="train on curated rows too; false: the raw baseline and references only")
     ablations: bool = Field(True, description="one arm per pipeline stage switched off")
     results_dir: Path = Path("benchmarks/results")

@@ -57,11 +57,11 @@ def run_cell(rows: pa.Table, config, labels: list[str], k: int, seed: int) -> li
     drawn = draw_k_shot(rows, k, seed)
     eval_rows = _split(drawn, Split.EVAL)
     eval_texts, eval_labels = eval_rows.column("text").to_pylist(), eval_rows.column("label").to_pylist()
-    runs = [(arm, train, make_trainer(settings.trainer, settings.embedding_mode)) for arm, train in training_arms(drawn, config, seed).items()]
+    runs = [(arm, train, make_trainer(settings.trainer, settings.embedding_mode, settings.setfit_max_pairs)) for arm, train in training_arms(drawn, config, seed).items()]
     for reference in settings.reference_arms:
         if reference == "setfit" and k > settings.setfit_max_k:
             continue
-        runs.append((f"ref:{reference}", _split(drawn, Split.LABELED), make_trainer(reference, settings.embedding_mode)))
+        runs.append((f"ref:{reference}", _split(drawn, Split.LABELED), make_trainer(reference, settings.embedding_mode, settings.setfit_max_pairs)))
 
     records, done = [], {}
     for arm, train, trainer in runs:

@@ -272,6 +272,7 @@ class SetFitTrainer:
     epochs: int = 1
     iterations: int = 10
     batch_size: int = 16
+    max_pairs: int | None = None  # contrastive pairs at most: the same body-training budget for any data size
     name: str = "setfit"
 
     def fit_predict(self, train_texts, train_labels, test_texts, labels, seed):
@@ -286,6 +287,7 @@ class SetFitTrainer:
                 batch_size=self.batch_size,
                 num_epochs=self.epochs,
                 num_iterations=self.iterations,
+                max_steps=-1 if self.max_pairs is None else max(1, self.max_pairs // self.batch_size),
                 max_length=MAX_TOKENS,
                 seed=seed,
                 report_to="none",
@@ -329,11 +331,13 @@ TRAINERS = {"head": HeadTrainer, "finetune": FinetuneTrainer, "setfit": SetFitTr
 REFERENCES = {"tfidf_lr": TfidfLogisticRegression, "frozen_lr": FrozenLogisticRegression, "setfit": SetFitTrainer}
 
 
-def make_trainer(name: str, embedding_mode: EmbeddingMode = "truncate") -> Trainer:
+def make_trainer(name: str, embedding_mode: EmbeddingMode = "truncate", setfit_max_pairs: int | None = None) -> Trainer:
     """A trainer or reference model by name; embedding-based ones use `embedding_mode`."""
     factory = TRAINERS.get(name) or REFERENCES.get(name)
     if factory is None:
         raise ValueError(f"unknown trainer {name!r}; choose from {sorted(set(TRAINERS) | set(REFERENCES))}")
     if factory in (HeadTrainer, FrozenLogisticRegression):
         return factory(embedding_mode=embedding_mode)
+    if factory is SetFitTrainer:
+        return factory(max_pairs=setfit_max_pairs)
     return factory()

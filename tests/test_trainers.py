@@ -77,10 +77,11 @@ def test_finetune_trainer_learns_and_repeats_itself():
 
 @pytest.mark.slow
 def test_setfit_trainer_runs_offline_on_the_bundled_model():
-    from model_hooks.trainers import SetFitTrainer
+    from model_hooks.trainers import SetFitTrainer, make_trainer
 
+    assert make_trainer("setfit", setfit_max_pairs=64).max_pairs == 64
     train, test = split_data()
-    predicted = SetFitTrainer(iterations=2).fit_predict(
+    predicted = SetFitTrainer(iterations=2, max_pairs=64).fit_predict(
         [t for t, _ in train], [l for _, l in train], [t for t, _ in test], sorted(TOPICS), seed=0
     )
     assert np.mean([p == l for p, (_, l) in zip(predicted, test)]) >= 0.8
