@@ -15,7 +15,7 @@ export HF_DATASETS_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install resources browser demo test bench bench-clean bench-augment bench-experiment bench-robustness bench-validation bench-pseudo-labels bench-finetune bench-setfit clean-runs
+.PHONY: install resources browser demo test bench bench-clean bench-scaling bench-augment bench-experiment bench-robustness bench-validation bench-pseudo-labels bench-finetune bench-setfit clean-runs
 
 install: $(INSTALLED)
 
@@ -45,10 +45,15 @@ browser:
 	      { apt-get update >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium >/dev/null; }; \
 	  else echo "chromium is missing; install it with: sudo apt-get install -y chromium" >&2; exit 1; fi; }
 
-bench: bench-clean bench-augment bench-experiment
+bench: bench-clean bench-augment bench-scaling bench-experiment
 
+# Peers run in their own virtual environments (their pins clash with ours): datatrove for cleaning.
 bench-clean: install resources
+	PYTHON=$(PYTHON) bash benchmarks/peers/install_datatrove.sh
 	$(PY) benchmarks/bench_clean.py
+
+bench-scaling: install resources
+	$(PY) benchmarks/bench_scaling.py
 
 bench-experiment: install resources
 	$(VENV)/bin/pdap experiment --config configs/demo.yaml --k 10 --references tfidf_lr,frozen_lr
