@@ -22,7 +22,6 @@ from flows.run_folder import atomic_write_bytes, atomic_write_parquet
 from stages.cleaning import CleanedShard, CleaningConfig, clean_shard
 from stages.semantic_augmentation import AugmentationConfig, AugmentationInputs, GeneratedChildren, generate
 
-import polars as pl
 
 
 def write_shards(table: pa.Table, directory: Path, prefix: str, shard_rows: int) -> list[str]:
@@ -47,7 +46,7 @@ def clean_shard_task(config: CleaningConfig, shard_path: str) -> str:
     shard = clean_shard(pq.read_table(shard_path), config)
     details = [shard.details.get(row) for row in range(len(shard.codes))]
     table = pa.table(
-        {"text": shard.texts, "key": shard.keys.to_arrow(), "code": pa.array(shard.codes, pa.int16()), "detail": pa.array(details, pa.string())},
+        {"text": shard.texts, "key_hash": pa.array(shard.key_hashes, pa.uint64()), "code": pa.array(shard.codes, pa.int16()), "detail": pa.array(details, pa.string())},
         metadata={"counters": json.dumps(shard.counters)},
     )
     if shard.signatures is not None:
@@ -66,7 +65,7 @@ def read_cleaned_shard(path: str) -> CleanedShard:
     signatures_path = Path(path).with_name(Path(path).name.replace(".cleaned.parquet", ".signatures.npy"))
     return CleanedShard(
         texts=table.column("text").combine_chunks(),
-        keys=pl.Series("key", table.column("key").combine_chunks()),
+        key_hashes=table.column("key_hash").to_numpy(),
         codes=table.column("code").to_numpy().astype(np.int16),
         details=details,
         counters=json.loads(table.schema.metadata[b"counters"]),

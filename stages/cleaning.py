@@ -20,7 +20,7 @@ from pydantic import Field
 from schemas.rows import Split, conform_rows
 from schemas.strict import StrictModel
 from stages.base import Progress, ReasonLedger, RowFilter, StageResult
-from stages.near_duplicates import MinHashParams, duplicate_groups, signed_keys
+from stages.near_duplicates import MinHashParams, groups_from_hashes, key_hashes, signed_keys
 from stages.pii import PII_TYPES, mask_pii_column
 from stages.text_normalization import NORMALIZATION_OPS, dedup_key_column, normalize_column
 
@@ -133,11 +133,12 @@ class CleanedShard:
     """Row-level cleaning of one shard: everything the global duplicate step needs.
 
     `codes` and `details` follow ReasonLedger (0 = kept; details keyed by the shard's row
-    index); `signatures` holds the MinHash signature of every row still kept, in row order.
+    index); `key_hashes` are the rows' duplicate keys hashed to 64 bits; `signatures` holds the
+    MinHash signature of every row still kept, in row order.
     """
 
     texts: pa.Array
-    keys: pl.Series
+    key_hashes: np.ndarray
     codes: np.ndarray
     details: dict[int, str]
     counters: dict[str, int]
@@ -162,21 +163,27 @@ def clean_shard(shard: pa.Table, config: CleaningConfig = CleaningConfig()) -> C
     if config.near_duplicates:
         signatures = signed_keys(keys.filter(pl.Series(ledger.kept_mask)), config.minhash)
     texts = pa.concat_arrays(text_chunks) if text_chunks else pa.array([], pa.string())
-    return CleanedShard(texts, keys, ledger.codes, ledger.details, counters, signatures)
+    return CleanedShard(texts, key_hashes(keys), ledger.codes, ledger.details, counters, signatures)
 
 
 def merge_shards(table: pa.Table, shards: list[CleanedShard], config: CleaningConfig, started: float | None = None) -> StageResult:
-    """Join cleaned shards of `table` (in order) and remove duplicates, conflicts and leaks across all rows."""
+    """Join cleaned shards of `table` (in order) and remove duplicates, conflicts and leaks across all rows.
+
+    The shards' signatures are released once joined (at a million rows they are the largest part).
+    """
     started = time.perf_counter() if started is None else started
     ledger = ReasonLedger.concatenate(REASONS, [(shard.codes, shard.details) for shard in shards])
     if len(ledger.codes) != table.num_rows:
         raise ValueError(f"cleaned shards hold {len(ledger.codes)} rows, the table {table.num_rows}")
     counters = {name: sum(shard.counters[name] for shard in shards) for name in (shards[0].counters if shards else {})}
-    keys = pl.concat([shard.keys for shard in shards]) if shards else pl.Series("key", [], dtype=pl.String)
+    hashes = np.concatenate([shard.key_hashes for shard in shards]) if shards else np.zeros(0, dtype=np.uint64)
     signatures = None
     if config.near_duplicates and shards:
         signatures = np.concatenate([shard.signatures for shard in shards])
-    _reject_duplicates(table, keys, signatures, config, ledger)
+        for shard in shards:
+            shard.signatures = None
+    _reject_duplicates(table, hashes, signatures, config, ledger)
+    del signatures
 
     cleaned_text = pa.chunked_array([shard.texts for shard in shards], pa.string())
     kept = table.set_column(table.schema.get_field_index("text"), table.schema.field("text"), cleaned_text).filter(pa.array(ledger.kept_mask))
@@ -255,7 +262,7 @@ def _mask_pii(texts: pl.Series, is_eval: pl.Series, counters: dict) -> pl.Series
     return merged.scatter(is_eval.arg_true(), shadow) if len(shadow) else merged
 
 
-def _reject_duplicates(table: pa.Table, keys: pl.Series, signatures: np.ndarray | None, config: CleaningConfig, ledger: ReasonLedger) -> None:
+def _reject_duplicates(table: pa.Table, hashes: np.ndarray, signatures: np.ndarray | None, config: CleaningConfig, ledger: ReasonLedger) -> None:
     """Group surviving rows with eval rows by duplicate key; reject leaks, conflicts and copies.
 
     `signatures` are those of the rows that survived the filters, in row order.
@@ -264,7 +271,7 @@ def _reject_duplicates(table: pa.Table, keys: pl.Series, signatures: np.ndarray 
     alive = np.flatnonzero(ledger.kept_mask)  # eval rows are never rejected, so they are all here
     if len(alive) == 0:
         return
-    exact, near = duplicate_groups(keys.gather(alive), config.minhash if config.near_duplicates else None, signatures)
+    exact, near = groups_from_hashes(hashes[alive], config.minhash if config.near_duplicates else None, signatures)
     rows = pl.DataFrame(
         {
             "row": alive,

@@ -37,7 +37,7 @@ def test_signature_agreement_estimates_jaccard():
 def test_signatures_are_deterministic_and_shaped():
     keys = pl.Series(["a b c d", "x y", "single"])
     first = minhash_signatures(keys, MinHashParams())
-    assert first.shape == (3, 128) and first.dtype == np.uint32
+    assert first.shape == (3, 128) and first.dtype == np.uint16
     assert np.array_equal(first, minhash_signatures(keys, MinHashParams()))
 
 

@@ -1,0 +1,306 @@
+"""Cleaning at scale: time and peak memory on 10k to 1M short documents, and Dask against one process.
+
+The corpus: short documents (two random sentences of the demo abstracts, about 50 words),
+seeded, with the few exact and near duplicates that random sentence pairs produce. Each
+measurement runs in a fresh process; peak memory is the largest summed RSS of that process and
+all its children (the Dask scheduler's nannies and workers), sampled every 0.1 s.
+
+- `scaling`: the cleaning stage in one process (`stages.cleaning.clean`) at each size.
+- `dask`: the curate flow's sharded cleaning (shard files, `clean-shard` tasks, global merge)
+  on prefect-dask's DaskTaskRunner with 2 local worker processes (`system: ours`) against the
+  same flow with one shard at a time in one process (`system: single_process`).
+
+Appends records to results/bench_scaling.jsonl and results/bench_dask.jsonl and rewrites their
+Markdown tables and results/bench_scaling.png.
+
+    python benchmarks/bench_scaling.py [--sizes 10000 100000 1000000] [--dask-size 1000000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import platform
+import threading
+import time
+import uuid
+from concurrent.futures import ProcessPoolExecutor
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+ROOT = Path(__file__).resolve().parents[1]
+ABSTRACTS = ROOT / "data" / "medical_abstracts" / "medical_tc_test.csv"
+WORK = ROOT / "benchmarks" / "work"
+RESULTS = ROOT / "benchmarks" / "results"
+TARGETS = {"max_peak_rss_mb_at_1m": 2048, "dask_speedup": 1.6}
+
+
+def short_documents(n_docs: int, seed: int = 0) -> pa.Table:
+    """`n_docs` rows in the row schema, each two sentences of the demo abstracts (so nearly all distinct)."""
+    from schemas.rows import conform_rows
+
+    sentences = (
+        pl.read_csv(ABSTRACTS)
+        .select(pl.col("medical_abstract").str.split(". ").explode().str.strip_chars().alias("sentence"))
+        .filter(pl.col("sentence").str.count_matches(" ") >= 6)
+        .unique(maintain_order=True)["sentence"]
+    )
+    rng = np.random.default_rng(seed)
+    first = sentences.gather(rng.integers(len(sentences), size=n_docs))
+    second = sentences.gather(rng.integers(len(sentences), size=n_docs))
+    texts = first + ". " + second
+    frame = pl.DataFrame({"text": texts}).with_row_index("row").select(
+        id=pl.concat_str([pl.lit("doc-"), pl.col("row").cast(pl.String)]),
+        text="text",
+        label=pl.lit("x"),
+        split=pl.lit("labeled"),
+        origin=pl.lit("original"),
+    )
+    return conform_rows(frame.to_arrow())
+
+
+def corpus_path(n_docs: int) -> Path:
+    """The corpus of `n_docs` short documents as Parquet, written once."""
+    path = WORK / f"short_docs_{n_docs}.parquet"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        pq.write_table(short_documents(n_docs), path)
+    return path
+
+
+class PeakMemory:
+    """Largest summed RSS of this process and its children, sampled in a background thread."""
+
+    def __init__(self, interval: float = 0.1):
+        import psutil
+
+        self._process = psutil.Process()
+        self._interval = interval
+        self._stop = threading.Event()
+        self.peak_bytes = 0
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        import psutil
+
+        while not self._stop.is_set():
+            total = 0
+            for process in [self._process, *self._process.children(recursive=True)]:
+                try:
+                    total += process.memory_info().rss
+                except psutil.Error:
+                    pass
+            self.peak_bytes = max(self.peak_bytes, total)
+            self._stop.wait(self._interval)
+
+    def __enter__(self) -> "PeakMemory":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def clean_in_process(path: str) -> dict:
+    """The cleaning stage in this process on the corpus at `path`."""
+    from stages.cleaning import CleaningConfig, clean
+
+    with PeakMemory() as memory:
+        table = pq.read_table(path)
+        started = time.perf_counter()
+        result = clean(table, CleaningConfig())
+        seconds = time.perf_counter() - started
+    return {"seconds": seconds, "peak_rss_mb": memory.peak_bytes / 2**20, "rows_out": result.kept.num_rows,
+            "rejected": result.rejected.num_rows, "rejected_ids": None}
+
+
+def clean_with_flow(path: str, runner: str, workers: int, shard_rows: int) -> dict:
+    """The curate flow's sharded cleaning on `runner`; the kept ids' digest shows both runners agree."""
+    import hashlib
+    import tempfile
+
+    from prefect import flow, unmapped
+
+    from flows.execution import task_runner_for
+    from flows.shards import clean_shard_task, read_cleaned_shard, write_shards
+    from schemas.config import ExecutionConfig
+    from stages.cleaning import CleaningConfig, merge_shards
+
+    @flow(name="bench-sharded-clean")
+    def sharded_clean(table_path: str, shard_dir: str) -> dict:
+        table = pq.read_table(table_path)
+        started = time.perf_counter()
+        shards = write_shards(table, Path(shard_dir), "raw", shard_rows)
+        cleaned = clean_shard_task.map(unmapped(CleaningConfig()), shards)
+        result = merge_shards(table, [read_cleaned_shard(future.result()) for future in cleaned], CleaningConfig(), started)
+        seconds = time.perf_counter() - started
+        kept_ids = "\n".join(result.kept.column("id").to_pylist()).encode()
+        return {"seconds": seconds, "rows_out": result.kept.num_rows, "rejected": result.rejected.num_rows,
+                "kept_ids_sha256": hashlib.sha256(kept_ids).hexdigest(), "shards": len(shards)}
+
+    execution = ExecutionConfig(runner=runner, workers=workers, shard_rows=shard_rows)
+    with PeakMemory() as memory, tempfile.TemporaryDirectory(dir=WORK) as shard_dir:
+        started = time.perf_counter()
+        outcome = sharded_clean.with_options(task_runner=task_runner_for(execution))(path, shard_dir)
+        with_startup = time.perf_counter() - started
+    return {**outcome, "seconds_with_startup": with_startup, "peak_rss_mb": memory.peak_bytes / 2**20}
+
+
+def in_fresh_process(function, *args) -> dict:
+    """`function(*args)` in a spawned process, so nothing this process holds counts."""
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(function, *args).result()
+
+
+def git_commit() -> str | None:
+    import subprocess
+
+    out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+    return out.stdout.strip() or None
+
+
+def base_record(bench: str, system: str, n_docs: int, run_id: str, cost: dict) -> dict:
+    return {
+        "bench": bench,
+        "system": system,
+        "n_docs": n_docs,
+        "seconds": round(cost["seconds"], 3),
+        "docs_per_s": round(n_docs / cost["seconds"], 1),
+        "peak_rss_mb": round(cost["peak_rss_mb"], 1),
+        "rows_out": cost["rows_out"],
+        "rejected": cost["rejected"],
+        "run_id": run_id,
+        "cpu_count": os.cpu_count(),
+        "machine": platform.platform(),
+        "date": date.today().isoformat(),
+        "git_commit": git_commit(),
+    }
+
+
+def append(name: str, records: list[dict]) -> list[dict]:
+    """Append records to results/<name>.jsonl; return every record in it."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    log = RESULTS / f"{name}.jsonl"
+    with log.open("a") as handle:
+        for record in records:
+            handle.write(json.dumps(record) + "\n")
+    return [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+
+
+def scaling_markdown(records: list[dict]) -> str:
+    lines = [
+        "# Cleaning at scale (one process)",
+        "",
+        "Written by `benchmarks/bench_scaling.py` from `bench_scaling.jsonl`: short documents (1-2 sentences),"
+        " default cleaning settings, fresh process per size. Target: time close to linear in the number of"
+        " documents, peak memory under 2 GB at a million.",
+        "",
+        "| date | commit | docs | seconds | docs/s | us per doc vs smallest | peak RSS MB | rejected | CPUs |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in records:
+        lines.append(
+            f"| {r['date']} | {r['git_commit']} | {r['n_docs']:,} | {r['seconds']:.1f} | {r['docs_per_s']:,.0f} "
+            f"| {r['time_per_doc_vs_smallest']:.2f}x | {r['peak_rss_mb']:,.0f} | {r['rejected']:,} | {r['cpu_count']} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def dask_markdown(records: list[dict]) -> str:
+    lines = [
+        "# Dask against one process: the curate flow's sharded cleaning",
+        "",
+        "Written by `benchmarks/bench_scaling.py` from `bench_dask.jsonl`. `ours`: DaskTaskRunner with a local"
+        " cluster of 2 worker processes; `single_process`: the same flow, one shard at a time. Target: at least"
+        " 1.6x faster on a million short documents.",
+        "",
+        "| date | commit | system | docs | shards | seconds | docs/s | speed-up | peak RSS MB | same kept ids |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for r in records:
+        speedup = f"{r['speedup_vs_single_process']:.2f}x" if "speedup_vs_single_process" in r else "1.00x"
+        same = {True: "yes", False: "no"}.get(r.get("same_kept_ids_as_single_process"), "-")
+        lines.append(
+            f"| {r['date']} | {r['git_commit']} | {r['system']} | {r['n_docs']:,} | {r['shards']} | {r['seconds']:.1f} "
+            f"| {r['docs_per_s']:,.0f} | {speedup} | {r['peak_rss_mb']:,.0f} | {same} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def plot(scaling: list[dict], dask: list[dict]) -> None:
+    """Seconds against documents (log-log, with the linear line) and the Dask comparison."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    latest = [r for r in scaling if r["run_id"] == scaling[-1]["run_id"]]
+    sizes = np.array([r["n_docs"] for r in latest])
+    seconds = np.array([r["seconds"] for r in latest])
+    left.loglog(sizes, seconds, "o-", label="measured")
+    left.loglog(sizes, seconds[0] * sizes / sizes[0], "--", color="grey", label="linear from the smallest")
+    for size, second, record in zip(sizes, seconds, latest):
+        left.annotate(f"{record['peak_rss_mb']:.0f} MB", (size, second), textcoords="offset points", xytext=(5, -12), fontsize=8)
+    left.set(xlabel="documents", ylabel="seconds", title="Cleaning, one process")
+    left.legend()
+    if dask:
+        pair = [r for r in dask if r["run_id"] == dask[-1]["run_id"]]
+        right.bar([r["system"] for r in pair], [r["seconds"] for r in pair], color=["tab:blue", "tab:grey"][: len(pair)])
+        right.set(ylabel="seconds", title=f"Sharded cleaning, {pair[0]['n_docs']:,} documents")
+    figure.tight_layout()
+    figure.savefig(RESULTS / "bench_scaling.png", dpi=110)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="*", default=[10_000, 100_000, 1_000_000])
+    parser.add_argument("--dask-size", type=int, default=1_000_000, help="0 skips the Dask comparison")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--shard-rows", type=int, default=50_000)
+    args = parser.parse_args()
+    run_id = uuid.uuid4().hex[:8]
+    # a Prefect home of its own: no other run's server database to contend with
+    os.environ["PREFECT_HOME"] = str(WORK / f"prefect-{run_id}")
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+    scaling = []
+    for n_docs in sorted(args.sizes):
+        cost = in_fresh_process(clean_in_process, str(corpus_path(n_docs)))
+        scaling.append(base_record("scaling", "ours", n_docs, run_id, cost))
+        print(json.dumps(scaling[-1]), flush=True)
+    for record in scaling:
+        record["time_per_doc_vs_smallest"] = round((record["seconds"] / record["n_docs"]) / (scaling[0]["seconds"] / scaling[0]["n_docs"]), 3)
+    all_scaling = append("bench_scaling", scaling) if scaling else []
+    if all_scaling:
+        (RESULTS / "bench_scaling.md").write_text(scaling_markdown(all_scaling))
+
+    all_dask = []
+    if args.dask_size:
+        path = str(corpus_path(args.dask_size))
+        single = in_fresh_process(clean_with_flow, path, "local", 1, args.shard_rows)
+        sharded = in_fresh_process(clean_with_flow, path, "dask", args.workers, args.shard_rows)
+        pair = []
+        for system, cost in (("ours", sharded), ("single_process", single)):
+            record = base_record("dask", system, args.dask_size, run_id, cost)
+            record.update(shards=cost["shards"], seconds_with_startup=round(cost["seconds_with_startup"], 3), kept_ids_sha256=cost["kept_ids_sha256"], workers=args.workers if system == "ours" else 1)
+            pair.append(record)
+        pair[0]["speedup_vs_single_process"] = round(single["seconds"] / sharded["seconds"], 3)
+        pair[0]["same_kept_ids_as_single_process"] = sharded["kept_ids_sha256"] == single["kept_ids_sha256"]
+        print(json.dumps(pair), flush=True)
+        all_dask = append("bench_dask", pair)
+        (RESULTS / "bench_dask.md").write_text(dask_markdown(all_dask))
+    if all_scaling:
+        plot(all_scaling, all_dask)
+
+
+if __name__ == "__main__":
+    main()
