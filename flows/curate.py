@@ -21,7 +21,7 @@ from data_contracts.suites import (
 )
 from data_contracts.validate import ContractValidator
 from experiments.sampling import draw_k_shot
-from flows.execution import task_runner_for
+from flows.execution import run_on_runner
 from flows.run_folder import RunFolder, atomic_write_json, atomic_write_parquet
 from flows.shards import augment_shard_task, clean_shard_task, embed_shard_task, read_children, read_cleaned_shard, write_shards
 from schemas.config import RunConfig
@@ -256,7 +256,7 @@ def curate_stages(config: RunConfig, run_root: str) -> str:
 def curate_flow(config: RunConfig, run_id: str | None = None) -> dict:
     """Ingest, clean, augment, adapt and validate `config`'s sources into runs/<run_id>/; return a summary."""
     folder = start_run(config, run_id)
-    final_path = curate_stages.with_options(task_runner=task_runner_for(config.execution))(config, str(folder.root))
+    final_path = run_on_runner(curate_stages, config.execution, config, str(folder.root))
     shutil.rmtree(folder.shards_dir, ignore_errors=True)
     table = funnel(folder)
     create_table_artifact(key="curate-funnel", table=table, description=f"Rows through each stage of {folder.root.name}")

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+from contextlib import contextmanager
+from typing import Iterator
+
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from schemas.config import ExecutionConfig
@@ -18,3 +22,32 @@ def task_runner_for(execution: ExecutionConfig):
     # One thread per worker process: the work is CPU-bound Python, numpy and torch.
     cluster = {"n_workers": execution.workers, "threads_per_worker": 1, "processes": True, "dashboard_address": None}
     return DaskTaskRunner(cluster_kwargs=cluster)
+
+
+@contextmanager
+def workers_share_this_api() -> Iterator[None]:
+    """Inside a flow run: let worker processes spawned in this block report to this run's Prefect API.
+
+    Without PREFECT_API_URL a spawned Dask worker starts a temporary Prefect server of its own
+    (seconds of start-up and hundreds of megabytes per worker). Workers of a remote scheduler
+    need PREFECT_API_URL set to a server they can reach; this block does not change a set value.
+    """
+    from prefect.client.orchestration import get_client
+
+    if os.environ.get("PREFECT_API_URL"):
+        yield
+        return
+    with get_client(sync_client=True) as client:
+        os.environ["PREFECT_API_URL"] = str(client.api_url)
+    try:
+        yield
+    finally:
+        os.environ.pop("PREFECT_API_URL", None)
+
+
+def run_on_runner(subflow, execution: ExecutionConfig, *args):
+    """Call `subflow(*args)` (from inside a flow run) with the task runner `execution` asks for."""
+    if execution.runner == "local":
+        return subflow.with_options(task_runner=task_runner_for(execution))(*args)
+    with workers_share_this_api():
+        return subflow.with_options(task_runner=task_runner_for(execution))(*args)

@@ -33,9 +33,9 @@ def atomic_write_json(path: Path, payload) -> None:
     atomic_write_bytes(path, (json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n").encode("utf-8"))
 
 
-def atomic_write_parquet(path: Path, table: pa.Table) -> None:
+def atomic_write_parquet(path: Path, table: pa.Table, compression: str = "zstd") -> None:
     sink = pa.BufferOutputStream()
-    pq.write_table(table, sink, compression="zstd")
+    pq.write_table(table, sink, compression=compression)
     atomic_write_bytes(path, sink.getvalue().to_pybytes())
 
 

@@ -22,6 +22,8 @@ from flows.run_folder import atomic_write_bytes, atomic_write_parquet
 from stages.cleaning import CleanedShard, CleaningConfig, clean_shard
 from stages.semantic_augmentation import AugmentationConfig, AugmentationInputs, GeneratedChildren, generate
 
+# Shard files live for one run: fast compression beats small files.
+SCRATCH_COMPRESSION = "lz4"
 
 
 def write_shards(table: pa.Table, directory: Path, prefix: str, shard_rows: int) -> list[str]:
@@ -30,7 +32,7 @@ def write_shards(table: pa.Table, directory: Path, prefix: str, shard_rows: int)
     paths = []
     for index, offset in enumerate(range(0, max(table.num_rows, 1), shard_rows)):
         path = directory / f"{prefix}-{index:05d}.parquet"
-        atomic_write_parquet(path, table.slice(offset, shard_rows))
+        atomic_write_parquet(path, table.slice(offset, shard_rows), SCRATCH_COMPRESSION)
         paths.append(str(path))
     return paths
 
@@ -54,7 +56,7 @@ def clean_shard_task(config: CleaningConfig, shard_path: str) -> str:
         np.save(buffer, shard.signatures)
         atomic_write_bytes(_sibling(shard_path, "signatures", ".npy"), buffer.getvalue().to_pybytes())
     out = _sibling(shard_path, "cleaned")
-    atomic_write_parquet(out, table)
+    atomic_write_parquet(out, table, SCRATCH_COMPRESSION)
     return str(out)
 
 
@@ -86,7 +88,7 @@ def augment_shard_task(config: AugmentationConfig, inputs: AugmentationInputs, s
         embedder.embed(generated.table.column("text").to_pylist())
     out = _sibling(parents_path, "children")
     notes = {"not_run": generated.not_run, "seconds_by_op": generated.seconds_by_op}
-    atomic_write_parquet(out, generated.table.replace_schema_metadata({"notes": json.dumps(notes)}))
+    atomic_write_parquet(out, generated.table.replace_schema_metadata({"notes": json.dumps(notes)}), SCRATCH_COMPRESSION)
     return str(out)
 
 
