@@ -21,7 +21,8 @@ _INVISIBLE = r"[\x00-\x08\x0e-\x1b\x7f\u200b-\u200d\u2060\ufeff]"
 _TAG = r"<(?:script|style)\b[^>]*>.*?</(?:script|style)\s*>|<!--.*?-->|</?[A-Za-z][A-Za-z0-9:-]*(?:\s[^<>]*)?/?>"
 _ENTITY = r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});"
 _MARKUP_HINT = f"(?s:{_TAG})|{_ENTITY}"
-_NON_ASCII = r"[^\x00-\x7f]"
+# ftfy changes non-ASCII text and ASCII control characters (it drops most of them); plain printable ASCII it leaves alone.
+_NEEDS_UNICODE_FIX = r"[^\t\n\r\x20-\x7e]"
 
 _WHITESPACE_RE = re.compile(_WHITESPACE)
 _INVISIBLE_RE = re.compile(_INVISIBLE)
@@ -73,7 +74,7 @@ def _apply_where(texts: pl.Series, needs: pl.Series, function) -> pl.Series:
 
 
 def _fix_unicode_column(texts: pl.Series) -> pl.Series:
-    return _apply_where(texts, texts.str.contains(_NON_ASCII), fix_unicode)
+    return _apply_where(texts, texts.str.contains(_NEEDS_UNICODE_FIX), fix_unicode)
 
 
 def _strip_markup_column(texts: pl.Series) -> pl.Series:
