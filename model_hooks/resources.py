@@ -1,8 +1,9 @@
-"""Offline linguistic resources in a project-owned NLTK data folder.
+"""Offline resources: linguistic data in a project-owned NLTK data folder, and the ONNX model.
 
 `python -m model_hooks.resources install` puts WordNet 3.0 (from Debian's `wordnet-base` and
 `wordnet-sense-index` packages) and NLTK's English stopwords (from the `stop-words` PyPI
-package) under `.nltk_data/`. It is idempotent: a second run changes nothing. Code that needs
+package) under `.nltk_data/`, and exports the bundled sentence model to ONNX under `.cache/onnx/`
+(model_hooks/onnx_export.py). It is idempotent: a second run changes nothing. Code that needs
 the resources calls `ensure_nltk_data()`, which fails with the command to run when they are
 missing; nothing is ever downloaded at run time.
 """
@@ -130,6 +131,10 @@ def install() -> list[str]:
         installed.append("wordnet")
     if _install_stopwords():
         installed.append("stopwords")
+    from model_hooks.onnx_export import export_onnx_model
+
+    if export_onnx_model():
+        installed.append("onnx model")
     return installed
 
 
@@ -146,7 +151,9 @@ def main(argv: list[str]) -> int:
     except ResourceMissing as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    print(f"offline resources in {NLTK_DATA}: " + (f"installed {', '.join(installed)}" if installed else "already present"))
+    from model_hooks.onnx_export import ONNX_DIR
+
+    print(f"offline resources in {NLTK_DATA} and {ONNX_DIR}: " + (f"installed {', '.join(installed)}" if installed else "already present"))
     return 0
 
 

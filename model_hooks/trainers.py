@@ -319,12 +319,15 @@ class FrozenLogisticRegression:
     name: str = "frozen_lr"
 
     def fit_predict(self, train_texts, train_labels, test_texts, labels, seed):
+        embedder = get_embedder(self.embedding_mode)
+        return self.fit_predict_vectors(embedder.embed(train_texts), train_labels, embedder.embed(test_texts), labels, seed)
+
+    def fit_predict_vectors(self, train_x: np.ndarray, train_labels, test_x: np.ndarray, labels, seed) -> list[str]:
         from sklearn.linear_model import LogisticRegression
 
-        embedder = get_embedder(self.embedding_mode)
         model = LogisticRegression(max_iter=2000, random_state=seed)
-        model.fit(embedder.embed(train_texts), train_labels)
-        return model.predict(embedder.embed(test_texts)).tolist()
+        model.fit(train_x, train_labels)
+        return model.predict(test_x).tolist()
 
 
 TRAINERS = {"head": HeadTrainer, "finetune": FinetuneTrainer, "setfit": SetFitTrainer}
