@@ -15,7 +15,7 @@ export HF_DATASETS_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install resources browser demo test bench bench-clean bench-scaling bench-embed bench-augment bench-experiment bench-robustness bench-validation bench-pseudo-labels bench-finetune bench-setfit clean-runs
+.PHONY: install resources browser demo test bench bench-clean bench-scaling bench-embed bench-augment bench-experiment bench-robustness bench-validation bench-pseudo-labels bench-finetune bench-setfit bench-setfit-curated clean-runs
 
 install: $(INSTALLED)
 
@@ -81,6 +81,9 @@ bench-validation: install resources
 
 bench-finetune: install resources
 	$(VENV)/bin/pdap experiment --config configs/finetune_baseline.yaml
+
+bench-setfit-curated: install resources
+	$(VENV)/bin/pdap experiment --config configs/setfit_curated.yaml
 
 bench-setfit: install resources
 	$(VENV)/bin/pdap experiment --config configs/setfit_reference.yaml

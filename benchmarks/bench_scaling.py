@@ -274,6 +274,7 @@ def main() -> None:
     # a Prefect home of its own: no other run's server database to contend with
     os.environ["PREFECT_HOME"] = str(WORK / f"prefect-{run_id}")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 
     scaling = []
     for n_docs in sorted(args.sizes):
