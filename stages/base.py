@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Protocol
+from typing import Protocol
 
 import numpy as np
 import polars as pl
 import pyarrow as pa
 
 from schemas.rows import make_rejects
-
-Progress = Callable[[int], None]
-
 
 @dataclass
 class StageResult:

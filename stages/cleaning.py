@@ -19,7 +19,7 @@ from pydantic import Field
 
 from schemas.rows import Split, conform_rows
 from schemas.strict import StrictModel
-from stages.base import Progress, ReasonLedger, RowFilter, StageResult
+from stages.base import ReasonLedger, RowFilter, StageResult
 from stages.near_duplicates import MinHashParams, groups_from_hashes, key_hashes, signed_keys
 from stages.pii import PII_TYPES, mask_pii_column
 from stages.text_normalization import NORMALIZATION_OPS, dedup_key_column, normalize_column
@@ -197,16 +197,11 @@ def merge_shards(table: pa.Table, shards: list[CleanedShard], config: CleaningCo
     return StageResult(kept=kept, rejected=ledger.rejects_table(table, STAGE), stats=stats)
 
 
-def clean(table: pa.Table, config: CleaningConfig = CleaningConfig(), progress: Progress | None = None) -> StageResult:
+def clean(table: pa.Table, config: CleaningConfig = CleaningConfig()) -> StageResult:
     """Clean `table` (row schema) in one process; return kept rows, rejects with reasons, and stats."""
     started = time.perf_counter()
     table = conform_rows(table)
-    shards = []
-    for offset in range(0, table.num_rows, config.batch_rows):
-        shard = table.slice(offset, config.batch_rows)
-        shards.append(clean_shard(shard, config))
-        if progress:
-            progress(shard.num_rows)
+    shards = [clean_shard(table.slice(offset, config.batch_rows), config) for offset in range(0, table.num_rows, config.batch_rows)]
     return merge_shards(table, shards, config, started)
 
 

@@ -65,3 +65,10 @@ def test_a_dask_run_on_a_local_cluster_gives_the_rows_of_a_single_process_run(tm
     for stage in ("clean", "augment", "adapt", "validate"):
         assert _rejects(dask_run, stage).equals(_rejects(single_run, stage)), stage
     assert not (dask_run / "shards").exists()
+
+
+def test_execution_settings_reject_an_address_without_the_dask_runner(tmp_path, request):
+    from schemas.config import ConfigError
+
+    with pytest.raises(ConfigError, match="address is only used with runner: dask"):
+        _config(tmp_path, request.config.rootpath, {"runner": "local", "address": "tcp://127.0.0.1:8786"})
