@@ -36,11 +36,15 @@ def embed_task(raw_path: str, embedding_mode: str) -> int:
 
 @task(name="few-shot cells", cache_policy=NO_CACHE)
 def cells_task(config: RunConfig, raw_path: str, labels: list[str], k: int) -> list[dict]:
+    """Every seed's cell at `k`; each cell's records are saved as soon as it finishes (a long run stopped midway keeps them)."""
     rows = pq.read_table(raw_path)
+    records_path = Path(config.experiment.results_dir) / f"experiment_{config.dataset_name}.jsonl"
     records = []
     with progress_bar(f"k={k}", len(config.experiment.seeds)) as advance:
         for seed in config.experiment.seeds:
-            records.extend(run_cell(rows, config, labels, k, seed))
+            cell = run_cell(rows, config, labels, k, seed)
+            merge_records(records_path, cell)
+            records.extend(cell)
             advance(1)
     return records
 
