@@ -22,6 +22,7 @@ from data_contracts.suites import (
 from data_contracts.validate import ContractValidator
 from experiments.sampling import draw_k_shot
 from flows.execution import run_on_runner
+from model_hooks.embedder import DEFAULT_BACKEND
 from flows.run_folder import RunFolder, atomic_write_json, atomic_write_parquet
 from flows.shards import augment_shard_task, clean_shard_task, embed_shard_task, read_children, read_cleaned_shard, write_shards
 from schemas.config import RunConfig
@@ -269,6 +270,7 @@ def curate_flow(config: RunConfig, run_id: str | None = None) -> dict:
         "data_docs": str(folder.data_docs_dir / "index.html"),
         "eval_rows": sum(item["counts"] for item in split_counts if item["values"] == Split.EVAL.value),
         "runner": config.execution.runner,
+        "embedding_backend": DEFAULT_BACKEND,  # set by PDAP_EMBEDDING_BACKEND, not by the config
     }
     summary["report"] = report_task(str(folder.root))
     atomic_write_json(folder.root / "summary.json", summary)
