@@ -106,7 +106,7 @@ def cleaning_stage(config: RunConfig, folder: RunFolder, raw_path: str) -> str:
 
 @task(name="domain-inputs", cache_policy=NO_CACHE)
 def domain_task(config: RunConfig, run_root: str, clean_path: str) -> tuple[str, AugmentationInputs]:
-    """Draw the k-shot rows (if configured), mine the domain inputs, and shard the parents."""
+    """Draw the k-shot rows (if configured) and mine the domain inputs (protected terms, word vectors)."""
     folder = RunFolder(Path(run_root))
     rows = pq.read_table(clean_path)
     if config.labeled_per_class is not None:
