@@ -22,12 +22,10 @@ import argparse
 import json
 import multiprocessing
 import os
-import platform
 import threading
 import time
 import uuid
 from concurrent.futures import ProcessPoolExecutor
-from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -163,14 +161,9 @@ def in_fresh_process(function, *args) -> dict:
         return pool.submit(function, *args).result()
 
 
-def git_commit() -> str | None:
-    import subprocess
-
-    out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
-    return out.stdout.strip() or None
-
-
 def base_record(bench: str, system: str, n_docs: int, run_id: str, cost: dict) -> dict:
+    from bench_clean import run_fields
+
     return {
         "bench": bench,
         "system": system,
@@ -180,11 +173,7 @@ def base_record(bench: str, system: str, n_docs: int, run_id: str, cost: dict) -
         "peak_rss_mb": round(cost["peak_rss_mb"], 1),
         "rows_out": cost["rows_out"],
         "rejected": cost["rejected"],
-        "run_id": run_id,
-        "cpu_count": os.cpu_count(),
-        "machine": platform.platform(),
-        "date": date.today().isoformat(),
-        "git_commit": git_commit(),
+        **run_fields(run_id),
     }
 
 

@@ -64,7 +64,7 @@ def read_cleaned_shard(path: str) -> CleanedShard:
     """A CleanedShard written by `clean_shard_task`."""
     table = pq.read_table(path)
     details = {row: detail for row, detail in enumerate(table.column("detail").to_pylist()) if detail is not None}
-    signatures_path = Path(path).with_name(Path(path).name.replace(".cleaned.parquet", ".signatures.npy"))
+    signatures_path = _sibling(path.removesuffix(".cleaned.parquet") + ".parquet", "signatures", ".npy")
     return CleanedShard(
         texts=table.column("text").combine_chunks(),
         key_hashes=table.column("key_hash").to_numpy(),
