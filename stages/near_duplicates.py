@@ -156,7 +156,10 @@ def _band_candidates(signatures: np.ndarray, bands: int, rows: int, members: np.
             edges.append(linked.select("doc", "first").to_numpy())
     if not edges:
         return np.empty((0, 2), dtype=np.int64)
-    return np.unique(np.concatenate(edges), axis=0)
+    # each edge as one int64 (doc * n + first): a 1-D unique is ~10x faster than unique(axis=0), same order
+    n = np.int64(len(members))
+    encoded = np.unique(np.concatenate([pair[:, 0] * n + pair[:, 1] for pair in edges]))
+    return np.stack([encoded // n, encoded % n], axis=1)
 
 
 _PAIR_BATCH = 65_536
