@@ -136,7 +136,8 @@ def augment_task(config: RunConfig, run_root: str, raw_path: str, drawn_path: st
 def augmentation_stage(config: RunConfig, folder: RunFolder, raw_path: str, clean_path: str) -> str:
     """Make children per parent shard on the task runner, then gate them all in this process."""
     drawn_path, domain = domain_task(config, str(folder.root), clean_path)
-    parents = augmentation_parents(pq.read_table(drawn_path)) if config.augmentation.enabled else empty_rows()
+    parents = (augmentation_parents(pq.read_table(drawn_path), config.augmentation.max_parents_per_class, config.seed)
+               if config.augmentation.enabled else empty_rows())
     shards = write_shards(parents, folder.shards_dir, "parents", config.execution.parents_per_shard)
     children = augment_shard_task.map(unmapped(config.augmentation), unmapped(domain), unmapped(config.seed), shards)
     return augment_task(config, str(folder.root), raw_path, drawn_path, domain, [future.result() for future in children])

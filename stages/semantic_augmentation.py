@@ -37,6 +37,9 @@ class AugmentationConfig(StrictModel):
     enabled: bool = True
     ops: list[str] = Field(default_factory=lambda: list(AUGMENTER_NAMES))
     per_example: int = Field(1, ge=1, le=32, description="children per parent and op")
+    max_parents_per_class: int | None = Field(
+        25, ge=1, description="augment at most this many labeled rows per class, drawn by seed (null: all)"
+    )
     strength: float = Field(0.1, gt=0.0, le=1.0, description="share of words, characters or sentences changed")
     min_similarity: float = Field(0.85, ge=-1.0, le=1.0, description="cosine below this: too_dissimilar")
     max_similarity: float = Field(0.995, ge=-1.0, le=1.0, description="cosine above this: near_copy")
@@ -124,12 +127,26 @@ class GeneratedChildren:
         return cls(table.take(pa.array(order, pa.int64())), not_run, seconds)
 
 
-def augmentation_parents(rows: pa.Table) -> pa.Table:
-    """The rows augmentation makes children of: labeled originals."""
+def augmentation_parents(rows: pa.Table, max_per_class: int | None = None, seed: int = 0) -> pa.Table:
+    """The rows augmentation makes children of: labeled originals, at most `max_per_class` per label.
+
+    Which rows of a larger class are picked depends only on the seed and each row's id, so adding
+    rows to a class does not change which of the old ones are picked unless they are outranked.
+    """
     is_parent = (pl.Series(rows.column("split").combine_chunks()) == Split.LABELED.value) & (
         pl.Series(rows.column("origin").combine_chunks()) == Origin.ORIGINAL.value
     )
-    return rows.filter(pa.array(is_parent.to_numpy()))
+    parents = rows.filter(pa.array(is_parent.to_numpy()))
+    if max_per_class is None or parents.num_rows == 0:
+        return parents
+    ids, labels = parents.column("id").to_pylist(), parents.column("label").to_pylist()
+    rank = [hashlib.sha256(f"{seed}:parent:{row_id}".encode()).hexdigest() for row_id in ids]
+    picked = (
+        pl.DataFrame({"row": range(len(ids)), "label": labels, "rank": rank})
+        .filter(pl.col("rank").rank("ordinal").over("label") <= max_per_class)["row"]
+        .sort()
+    )
+    return parents.take(pa.array(picked.to_numpy()))
 
 
 def generate(parents: pa.Table, config: AugmentationConfig, inputs: AugmentationInputs, seed: int) -> GeneratedChildren:
@@ -147,7 +164,7 @@ def augment(rows: pa.Table, config: AugmentationConfig, inputs: AugmentationInpu
     """
     started = time.perf_counter()
     rows = conform_rows(rows)
-    parents = augmentation_parents(rows)
+    parents = augmentation_parents(rows, config.max_parents_per_class, seed)
     if generated is None:
         generated = generate(parents, config, inputs, seed)
     children, not_run, op_seconds = generated.table, generated.not_run, generated.seconds_by_op

@@ -130,3 +130,19 @@ def test_default_pseudo_label_threshold_is_twice_chance_and_cap_a_multiple_of_th
     counts = collections.Counter(r["label"] for r in capped.kept.to_pylist() if r["origin"] == "pseudo_labeled")
     assert counts and max(counts.values()) == 3  # three labeled originals per class
     assert len(confidences) > 6  # the default cap (5 x 3 per class) let more through
+
+
+def test_parent_cap_augments_at_most_that_many_rows_per_class_drawn_by_seed():
+    config = AugmentationConfig(ops=["sentence_shuffle"], per_example=1, min_similarity=-1.0, max_similarity=1.0, max_parents_per_class=2)
+    rows = labeled_rows()
+
+    def parents_of_children(seed, settings=config):
+        kept = augment(rows, settings, AugmentationInputs(), seed=seed).kept
+        return set(kept.filter(pc.equal(kept.column("origin"), "augmented")).column("parent_id").to_pylist())
+
+    label_of = dict(zip(rows.column("id").to_pylist(), rows.column("label").to_pylist()))
+    picked = parents_of_children(0)
+    assert collections.Counter(label_of[parent] for parent in picked) == {"cardio": 2, "neuro": 2}
+    assert parents_of_children(0) == picked
+    assert {frozenset(parents_of_children(seed)) for seed in range(6)} != {frozenset(picked)}
+    assert len(parents_of_children(0, config.model_copy(update={"max_parents_per_class": None}))) == 6
