@@ -91,7 +91,7 @@ def main() -> None:
     labels = sorted(set(rows.column("label").drop_null().to_pylist()))
     drawn = draw_k_shot(rows, args.n_labeled // len(labels), args.seed)
     started = time.perf_counter()
-    inputs = build_domain_inputs(drawn, config.domain, args.seed)
+    inputs = build_domain_inputs(drawn, config.domain)
     domain_seconds = time.perf_counter() - started
 
     settings = AugmentationConfig(per_example=args.per_example, max_parents_per_class=None)  # every parent: the target counts 500

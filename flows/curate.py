@@ -113,7 +113,7 @@ def domain_task(config: RunConfig, run_root: str, clean_path: str) -> tuple[str,
         rows = draw_k_shot(rows, config.labeled_per_class, config.seed)
     drawn_path = folder.shards_dir / "drawn.parquet"
     atomic_write_parquet(drawn_path, rows)
-    domain = build_domain_inputs(rows, config.domain, config.seed)
+    domain = build_domain_inputs(rows, config.domain)
     atomic_write_json(folder.root / "domain" / "protected_terms.json", sorted(domain.protected_terms))
     return str(drawn_path), domain
 

@@ -41,6 +41,9 @@ class DomainConfig(StrictModel):
     protect_terms: bool = True
     lexicon_size: int = Field(200, ge=0)
     word_vectors: bool = True
+    # The vectors belong to the in-domain text, not to a run's seed: cells of an experiment with other
+    # seeds share the same pool, so they share one trained model instead of retraining it per seed.
+    word_vector_seed: int = 0
     relevance_filter: bool = True
     relevance_quantile: float = Field(0.02, ge=0.0, lt=1.0)
     pseudo_label: bool = True
@@ -59,17 +62,17 @@ def in_domain_texts(rows: pa.Table) -> list[str]:
     return [text for text, chosen in zip(rows.column("text").to_pylist(), keep) if chosen]
 
 
-def build_domain_inputs(rows: pa.Table, config: DomainConfig, seed: int) -> AugmentationInputs:
+def build_domain_inputs(rows: pa.Table, config: DomainConfig) -> AugmentationInputs:
     """Protected terms and word vectors mined from the run's in-domain text (eval excluded)."""
     texts = in_domain_texts(rows)
     if not config.enabled or not texts:
         return AugmentationInputs()
     digest = hashlib.sha256("\x1e".join(texts).encode("utf-8")).hexdigest()
-    return _domain_inputs(digest, tuple(texts), config, seed)
+    return _domain_inputs(digest, tuple(texts), config)
 
 
 @lru_cache(maxsize=4)
-def _domain_inputs(digest: str, texts: tuple[str, ...], config: DomainConfig, seed: int) -> AugmentationInputs:
+def _domain_inputs(digest: str, texts: tuple[str, ...], config: DomainConfig) -> AugmentationInputs:
     """Cached per process: experiment cells share one pool, so they share one lexicon and one model."""
     del digest  # part of the cache key only; hashing a tuple of long texts is slower
     terms = frozenset()
@@ -82,7 +85,7 @@ def _domain_inputs(digest: str, texts: tuple[str, ...], config: DomainConfig, se
         from model_hooks.word_vectors import train_word_vectors
 
         try:
-            vectors = train_word_vectors(list(texts), seed=seed)
+            vectors = train_word_vectors(list(texts), seed=config.word_vector_seed)
         except ValueError:
             vectors = None  # too little in-domain text; the word_vector op then reports it did not run
     return AugmentationInputs(protected_terms=terms, vectors=vectors)

@@ -32,7 +32,7 @@ def _clean(rows: pa.Table, context: PipelineContext) -> StageResult:
 
 
 def _augment(rows: pa.Table, context: PipelineContext) -> StageResult:
-    context.domain = build_domain_inputs(rows, context.config.domain, context.seed)
+    context.domain = build_domain_inputs(rows, context.config.domain)
     return augment(rows, context.config.augmentation, context.domain, context.seed)
 
 

@@ -207,3 +207,18 @@ def test_domain_synonyms_finds_shared_context_word_and_skips_inflections():
     assert domain_synonyms(kv, "aspirin", topn=2) == synonyms[:2]
     assert domain_synonyms(kv, "aspirin", min_similarity=0.999) == []
     assert domain_synonyms(kv, "not-a-word") == []
+
+
+def test_domain_inputs_are_trained_once_per_in_domain_text_whatever_the_run_seed():
+    """Experiment cells with different seeds share the pool: one lexicon and one word-vector model."""
+    from row_fixtures import make_rows
+    from stages.domain_adaptation import DomainConfig, build_domain_inputs
+
+    rows = make_rows(*((text, "drugs", "unlabeled") for text in drug_corpus(200)))
+    config = DomainConfig(lexicon_size=20)
+    first = build_domain_inputs(rows, config)
+    assert first.vectors is not None and "aspirin" in first.vectors
+    assert build_domain_inputs(rows, config) is first
+    reseeded = build_domain_inputs(rows, config.model_copy(update={"word_vector_seed": 1}))
+    assert reseeded.protected_terms == first.protected_terms
+    assert reseeded.vectors["aspirin"].tobytes() != first.vectors["aspirin"].tobytes()
