@@ -6,10 +6,12 @@ Every augmenter has a `name` (the op name in `AUGMENTER_NAMES`) and one method:
 
 It returns up to `n` variants of `text`: possibly fewer, never the unchanged text (compared with
 whitespace collapsed), never the same variant twice. The output depends only on
-(text, n, seed, protected) and the augmenter's settings, in any process: our own augmenters draw
-from a per-call `random.Random(seed)`; library-backed ones run with Python's `random` and numpy's
-global generator seeded from `seed` and restored afterwards, and the TextAttack candidate lists,
-which come out of Python sets, are sorted first (set order depends on PYTHONHASHSEED).
+(text, n, seed, protected) and the augmenter's settings, in any process and whatever other threads
+do: every augmenter draws from a per-call `random.Random(seed)`, never from Python's or numpy's
+global generators, which Prefect's and Dask's threads may also draw from. nlpaug augmenters get it
+through their `sample` method (their only source of randomness), TextAttack's EDA through the
+`random` name of the TextAttack modules it uses (swapped under a lock). The TextAttack candidate
+lists, which come out of Python sets, are sorted first (set order depends on PYTHONHASHSEED).
 `strength` in (0, 1] is the share of words, characters or sentences an augmenter changes.
 
 `protected` holds lower-cased single words (domain terms) that must not be replaced, deleted or
@@ -32,6 +34,7 @@ from __future__ import annotations
 import itertools
 import random
 import re
+import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -152,19 +155,6 @@ def _collect(text: str, n: int, make_one: Callable[[], str | None], attempts: in
             seen.add(_normalise(variant))
             variants.append(variant)
     return variants
-
-
-@contextmanager
-def _seeded_globals(seed: int) -> Iterator[None]:
-    """Seed Python's and numpy's global generators for a library call, then restore them."""
-    python_state, numpy_state = random.getstate(), np.random.get_state()
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    try:
-        yield
-    finally:
-        random.setstate(python_state)
-        np.random.set_state(numpy_state)
 
 
 def _match_case(original: str, replacement: str) -> str:
@@ -515,13 +505,16 @@ class _NlpaugAugmenter:
             return []
         protected = _lower_terms(protected)
         self._augmenter.stopwords = _ProtectedTokens(protected) if protected else None
+        # nlpaug draws every position and replacement through `sample` (a classmethod on Python's
+        # global `random`); an instance attribute of the same shape makes the draws private.
+        rng = random.Random(seed)
+        self._augmenter.sample = lambda population, k=None: rng.sample(population, k)
 
         def make_one() -> str | None:
             result = self._augmenter.augment(text)
             return result[0] if result else None
 
-        with _seeded_globals(seed):
-            return _collect(text, n, make_one)
+        return _collect(text, n, make_one)
 
 
 class RandomSwapAugmenter(_NlpaugAugmenter):
@@ -609,6 +602,7 @@ def _textattack_eda(strength: float):
         """Leaves protected words (and, for word swaps, stopwords in any case) alone; offers a few others."""
 
         protected: frozenset[str] = frozenset()
+        rng: random.Random = random.Random(0)
 
         def __call__(self, current_text, transformation):
             done = current_text.attack_attrs.get("modified_indices", set())
@@ -619,7 +613,7 @@ def _textattack_eda(strength: float):
                        and not (skip_stopwords and word.lower() in stopwords)
                        and not (synonym_swap and not transformation._get_replacement_words(word))]
             if len(allowed) > _EDA_INDEX_SAMPLE:
-                allowed = random.sample(allowed, _EDA_INDEX_SAMPLE)
+                allowed = self.rng.sample(allowed, _EDA_INDEX_SAMPLE)
             return set(allowed)
 
         def _get_modifiable_indices(self, current_text):  # required by the ABC; __call__ decides
@@ -629,14 +623,15 @@ def _textattack_eda(strength: float):
     ops = (eda.synonym_replacement, eda.random_deletion, eda.random_swap, eda.random_insertion)
     for op in ops:
         op.pre_transformation_constraints.append(guard)
-    _sort_candidates(eda.synonym_replacement.transformation, "_get_replacement_words")
-    _sort_candidates(eda.random_insertion.transformation, "_get_synonyms")
+    _sort_candidates(eda.synonym_replacement.transformation, "_get_replacement_words", guard)
+    _sort_candidates(eda.random_insertion.transformation, "_get_synonyms", guard)
     return ops, guard
 
 
-def _sort_candidates(transformation, method: str) -> None:
+def _sort_candidates(transformation, method: str, guard) -> None:
     """Make a TextAttack synonym lookup cached and reproducible (it returns set order), offering a
-    seeded sample of `_EDA_SYNONYM_SAMPLE` synonyms (TextAttack picks one of them at random anyway)."""
+    sample of `_EDA_SYNONYM_SAMPLE` synonyms drawn from `guard.rng` (TextAttack picks one of them at
+    random anyway)."""
     original = getattr(transformation, method)
 
     @lru_cache(maxsize=65536)
@@ -645,9 +640,36 @@ def _sort_candidates(transformation, method: str) -> None:
 
     def sampled_lookup(word: str, *args, **kwargs) -> list[str]:
         synonyms = sorted_lookup(word)
-        return random.sample(synonyms, _EDA_SYNONYM_SAMPLE) if len(synonyms) > _EDA_SYNONYM_SAMPLE else list(synonyms)
+        if len(synonyms) > _EDA_SYNONYM_SAMPLE:
+            return guard.rng.sample(synonyms, _EDA_SYNONYM_SAMPLE)
+        return list(synonyms)
 
     setattr(transformation, method, sampled_lookup)
+
+
+# The TextAttack modules whose module-level `random` EDA draws from (candidate, swap and insertion choices).
+_TEXTATTACK_RANDOM_MODULES = (
+    "textattack.augmentation.augmenter",
+    "textattack.transformations.word_innerswap_random",
+    "textattack.transformations.word_insertions.word_insertion_random_synonym",
+)
+# The EDA sub-augmenters and their guard are shared per process, and the swap is module-wide.
+_EDA_LOCK = threading.Lock()
+
+
+@contextmanager
+def _textattack_random(rng: random.Random) -> Iterator[None]:
+    """Let the TextAttack modules EDA uses draw from `rng` instead of Python's global generator."""
+    import importlib
+
+    modules = [importlib.import_module(name) for name in _TEXTATTACK_RANDOM_MODULES]
+    for module in modules:
+        module.random = rng
+    try:
+        yield
+    finally:
+        for module in modules:
+            module.random = random
 
 
 def _eda_chunks(text: str) -> list[str]:
@@ -679,10 +701,8 @@ class EdaAugmenter:
         if n <= 0 or not chunks:
             return []
         ops, guard = _textattack_eda(self.strength)
-        guard.protected = _lower_terms(protected)
-        rng = random.Random(seed)
         order = list(range(len(ops)))
-        rng.shuffle(order)
+        random.Random(seed).shuffle(order)
         calls = itertools.count()
 
         def make_one() -> str:
@@ -693,8 +713,11 @@ class EdaAugmenter:
                 parts.append(_normalise(result[0]) if result else chunk)
             return " ".join(part for part in parts if part)
 
-        with _seeded_globals(seed):
-            return _collect(text, n, make_one)
+        with _EDA_LOCK:
+            guard.protected = _lower_terms(protected)
+            guard.rng = random.Random(seed)
+            with _textattack_random(guard.rng):
+                return _collect(text, n, make_one)
 
 
 # --- registry ----------------------------------------------------------------------------------

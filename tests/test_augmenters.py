@@ -145,15 +145,23 @@ def test_eda_protects_terms_and_the_central_check_flags_exactly_the_losses():
     assert protected and all(keeps_protected_terms(TEXT, v, PROTECTED) for v in protected)
 
 
-def test_library_augmenters_restore_global_random_state():
-    augmenter = build_augmenter("random_delete", 0.3)
-    random.seed(5)
-    np.random.seed(5)
-    expected = (random.random(), np.random.random())
-    random.seed(5)
-    np.random.seed(5)
-    augmenter.augment(TEXT, 3, 99, PROTECTED)
-    assert (random.random(), np.random.random()) == expected
+LIBRARY_OPS = ("random_swap", "random_delete", "keyboard", "ocr", pytest.param("eda", marks=pytest.mark.slow))
+
+
+@pytest.mark.parametrize("name", LIBRARY_OPS)
+def test_library_augmenters_never_draw_from_the_global_generators(name, monkeypatch):
+    """Other threads (Prefect's, Dask's) draw from the global generators too, so an augmenter that
+    seeded and used them could give different children in a flow than alone."""
+    augmenter = build_augmenter(name, 0.3)
+    expected = augmenter.augment(TEXT, 3, 99, PROTECTED)
+
+    def global_generator_used(*args, **kwargs):
+        raise AssertionError("drew from a global random generator")
+    for function in ("random", "sample", "choice", "choices", "shuffle", "randint", "randrange", "seed"):
+        monkeypatch.setattr(random, function, global_generator_used)
+    for function in ("random", "randint", "choice", "seed", "shuffle", "permutation"):
+        monkeypatch.setattr(np.random, function, global_generator_used)
+    assert augmenter.augment(TEXT, 3, 99, PROTECTED) == expected
 
 
 @pytest.mark.slow
