@@ -60,7 +60,6 @@ bench-clean: install resources
 
 bench-scaling: install resources
 	$(PY) benchmarks/bench_scaling.py
-	$(PY) benchmarks/dask_phases.py
 
 bench-embed: install resources
 	$(PY) benchmarks/bench_embed.py

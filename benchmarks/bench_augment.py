@@ -77,7 +77,7 @@ def main() -> None:
     # a fresh cache: nothing embedded before counts in our favour
     os.environ["PDAP_CACHE_DIR"] = tempfile.mkdtemp(prefix="pdap-bench-augment-")
 
-    from bench_clean import run_fields
+    from experiments.provenance import run_fields
 
     from experiments.sampling import draw_k_shot
     from schemas.config import RunConfig

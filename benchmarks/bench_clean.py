@@ -17,20 +17,20 @@ import argparse
 import json
 import multiprocessing
 import os
-import platform
 import re
 import resource
 import shutil
 import subprocess
 import time
 from concurrent.futures import ProcessPoolExecutor
-from datetime import date, datetime
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 import pyarrow.parquet as pq
 
+from experiments.provenance import run_fields
 from schemas.rows import content_id, conform_rows
 from stages.cleaning import CleaningConfig, clean, repaired_keys
 
@@ -231,36 +231,6 @@ def true_jaccard(corpus: pl.DataFrame, pairs: pl.DataFrame, config: CleaningConf
         a, b = shingles(variant, config.shingle_words), shingles(source, config.shingle_words)
         similarity.append(len(a & b) / len(a | b))
     return np.array(similarity)
-
-
-def git_commit() -> str | None:
-    try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
-    except OSError:
-        return None
-    return out.stdout.strip() or None
-
-
-def git_dirty() -> bool | None:
-    """Whether tracked files differ from the commit (the run then measured uncommitted code)."""
-    try:
-        out = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, capture_output=True, text=True)
-    except OSError:
-        return None
-    return bool(out.stdout.strip()) if out.returncode == 0 else None
-
-
-def run_fields(run_id: str) -> dict:
-    """Fields both records of a run share (the load average as the run starts: the cores are shared)."""
-    return {
-        "run_id": run_id,
-        "cpu_count": os.cpu_count(),
-        "load_average_1m": round(os.getloadavg()[0], 2),
-        "machine": platform.platform(),
-        "date": date.today().isoformat(),
-        "git_commit": git_commit(),
-        "git_dirty": git_dirty(),
-    }
 
 
 def recall_fields(pairs: pl.DataFrame, false_positive_rate: float) -> dict:

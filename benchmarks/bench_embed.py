@@ -183,7 +183,7 @@ def build_records(texts: list[str], measured: dict[str, dict], f1: dict[str, dic
     import onnxruntime
     import sentence_transformers
     import torch
-    from bench_clean import run_fields
+    from experiments.provenance import run_fields
 
     from model_hooks.onnx_encoder import available_cores
 

@@ -8,7 +8,8 @@ all its children (the Dask scheduler's nannies and workers), sampled every 0.1 s
 - `scaling`: the cleaning stage in one process (`stages.cleaning.clean`) at each size.
 - `dask`: the curate flow's sharded cleaning (shard files, `clean-shard` tasks, global merge)
   on prefect-dask's DaskTaskRunner with 2 local worker processes (`system: ours`) against the
-  same flow with one shard at a time in one process (`system: single_process`).
+  same flow with one shard at a time in one process (`system: single_process`), timed phase by
+  phase, with the best speed-up the serial phases allow (`ceiling_speedup`).
 
 Appends records to results/bench_scaling.jsonl and results/bench_dask.jsonl and rewrites their
 Markdown tables and results/bench_scaling.png.
@@ -22,6 +23,7 @@ import argparse
 import json
 import multiprocessing
 import os
+import resource
 import threading
 import time
 import uuid
@@ -38,6 +40,7 @@ ABSTRACTS = ROOT / "data" / "medical_abstracts" / "medical_tc_test.csv"
 WORK = ROOT / "benchmarks" / "work"
 RESULTS = ROOT / "benchmarks" / "results"
 TARGETS = {"max_peak_rss_mb_at_1m": 2048, "dask_speedup": 1.6}
+PHASES = ("write_shards", "shard_tasks", "read_cleaned", "merge")
 
 
 def short_documents(n_docs: int, seed: int = 0) -> pa.Table:
@@ -120,29 +123,53 @@ def clean_in_process(path: str) -> dict:
             "rejected": result.rejected.num_rows, "rejected_ids": None}
 
 
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def clean_with_flow(path: str, runner: str, workers: int, shard_rows: int) -> dict:
-    """The curate flow's sharded cleaning on `runner`; the kept ids' digest shows both runners agree."""
+    """The curate flow's sharded cleaning on `runner`, timed phase by phase.
+
+    Phases: writing the raw shards, the `clean-shard` tasks (each also reports its own wall and CPU
+    seconds, in whichever process ran it), reading the cleaned shards back, the global merge. The
+    kept ids' digest shows both runners agree.
+    """
     import hashlib
     import tempfile
 
-    from prefect import flow, unmapped
+    from prefect import flow, task, unmapped
+    from prefect.cache_policies import NO_CACHE
 
     from flows.execution import run_on_runner
     from flows.shards import clean_shard_task, read_cleaned_shard, write_shards
     from schemas.config import ExecutionConfig
     from stages.cleaning import CleaningConfig, merge_shards
 
+    @task(name="timed-clean-shard", cache_policy=NO_CACHE)
+    def timed_clean_shard(config: CleaningConfig, shard_path: str) -> tuple[str, float, float]:
+        cpu, started = _cpu_seconds(), time.perf_counter()
+        out = clean_shard_task.fn(config, shard_path)
+        return out, time.perf_counter() - started, _cpu_seconds() - cpu
+
     @flow(name="bench-sharded-clean")
     def sharded_clean(table_path: str, shard_dir: str) -> dict:
         table = pq.read_table(table_path)
-        started = time.perf_counter()  # after the task runner (the Dask cluster) started
+        marks = [time.perf_counter()]  # after the task runner (the Dask cluster) started
         shards = write_shards(table, Path(shard_dir), "raw", shard_rows)
-        cleaned = clean_shard_task.map(unmapped(CleaningConfig()), shards)
-        result = merge_shards(table, [read_cleaned_shard(future.result()) for future in cleaned], CleaningConfig(), started)
-        seconds = time.perf_counter() - started
+        marks.append(time.perf_counter())
+        done = [future.result() for future in timed_clean_shard.map(unmapped(CleaningConfig()), shards)]
+        marks.append(time.perf_counter())
+        cleaned = [read_cleaned_shard(out) for out, _, _ in done]
+        marks.append(time.perf_counter())
+        result = merge_shards(table, cleaned, CleaningConfig(), marks[0])
+        marks.append(time.perf_counter())
         kept_ids = "\n".join(result.kept.column("id").to_pylist()).encode()
-        return {"seconds": seconds, "rows_out": result.kept.num_rows, "rejected": result.rejected.num_rows,
-                "kept_ids_sha256": hashlib.sha256(kept_ids).hexdigest(), "shards": len(shards)}
+        return {"seconds": marks[-1] - marks[0], "rows_out": result.kept.num_rows, "rejected": result.rejected.num_rows,
+                "kept_ids_sha256": hashlib.sha256(kept_ids).hexdigest(), "shards": len(shards),
+                **{f"{name}_seconds": round(end - start, 2) for name, start, end in zip(PHASES, marks, marks[1:])},
+                "task_wall_seconds": round(sum(wall for _, wall, _ in done), 2),
+                "task_cpu_seconds": round(sum(cpu for _, _, cpu in done), 2)}
 
     @flow(name="bench-clean-on-runner")
     def on_runner(table_path: str, shard_dir: str) -> dict:
@@ -155,6 +182,13 @@ def clean_with_flow(path: str, runner: str, workers: int, shard_rows: int) -> di
     return {**outcome, "seconds_with_startup": with_startup, "peak_rss_mb": memory.peak_bytes / 2**20}
 
 
+def ceiling_speedup(single: dict, workers: int) -> float:
+    """The best speed-up `workers` could give over `single`: the serial phases stay as they are and the
+    shard tasks split evenly over the workers at the single-process CPU cost."""
+    serial = sum(single[f"{name}_seconds"] for name in PHASES if name != "shard_tasks")
+    return single["seconds"] / (serial + single["task_cpu_seconds"] / workers)
+
+
 def in_fresh_process(function, *args) -> dict:
     """`function(*args)` in a spawned process, so nothing this process holds counts."""
     with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
@@ -162,7 +196,7 @@ def in_fresh_process(function, *args) -> dict:
 
 
 def base_record(bench: str, system: str, n_docs: int, run_id: str, cost: dict) -> dict:
-    from bench_clean import run_fields
+    from experiments.provenance import run_fields
 
     return {
         "bench": bench,
@@ -212,17 +246,24 @@ def dask_markdown(records: list[dict]) -> str:
         "",
         "Written by `benchmarks/bench_scaling.py` from `bench_dask.jsonl`. `ours`: DaskTaskRunner with a local"
         " cluster of 2 worker processes; `single_process`: the same flow, one shard at a time. Target: at least"
-        " 1.6x faster on a million short documents.",
+        " 1.6x faster on a million short documents. Seconds per phase (write shards, shard tasks, read back,"
+        " global merge); task wall/CPU are sums over the shard tasks. `ceiling`: the speed-up over one process"
+        " if the shard tasks split evenly over the workers at the single-process CPU cost and the serial phases"
+        " stayed as they are. Older records have no phase timings (-).",
         "",
-        "| date | commit | system | docs | shards | seconds | docs/s | speed-up | peak RSS MB | same kept ids |",
-        "|---|---|---|---:|---:|---:|---:|---:|---:|---|",
+        "| date | commit | system | docs | shards | seconds | docs/s | write | tasks | read | merge | task wall | task CPU "
+        "| speed-up | ceiling | peak RSS MB | same kept ids |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in records:
         speedup = f"{r['speedup_vs_single_process']:.2f}x" if "speedup_vs_single_process" in r else "1.00x"
+        ceiling = f"{r['ceiling_speedup']:.2f}x" if "ceiling_speedup" in r else "-"
         same = {True: "yes", False: "no"}.get(r.get("same_kept_ids_as_single_process"), "-")
+        phases = " | ".join(str(r.get(key, "-")) for key in
+                            [f"{name}_seconds" for name in PHASES] + ["task_wall_seconds", "task_cpu_seconds"])
         lines.append(
             f"| {r['date']} | {r['git_commit']} | {r['system']} | {r['n_docs']:,} | {r['shards']} | {r['seconds']:.1f} "
-            f"| {r['docs_per_s']:,.0f} | {speedup} | {r['peak_rss_mb']:,.0f} | {same} |"
+            f"| {r['docs_per_s']:,.0f} | {phases} | {speedup} | {ceiling} | {r['peak_rss_mb']:,.0f} | {same} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -285,8 +326,10 @@ def main() -> None:
         for system, cost in (("ours", sharded), ("single_process", single)):
             record = base_record("dask", system, args.dask_size, run_id, cost)
             record.update(shards=cost["shards"], seconds_with_startup=round(cost["seconds_with_startup"], 3), kept_ids_sha256=cost["kept_ids_sha256"], workers=args.workers if system == "ours" else 1)
+            record.update({key: cost[key] for key in cost if key.startswith(PHASES) or key.startswith("task_")})
             pair.append(record)
         pair[0]["speedup_vs_single_process"] = round(single["seconds"] / sharded["seconds"], 3)
+        pair[0]["ceiling_speedup"] = round(ceiling_speedup(single, args.workers), 2)
         pair[0]["same_kept_ids_as_single_process"] = sharded["kept_ids_sha256"] == single["kept_ids_sha256"]
         print(json.dumps(pair), flush=True)
         all_dask = append("bench_dask", pair)

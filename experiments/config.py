@@ -31,6 +31,10 @@ class ExperimentConfig(StrictModel):
     setfit_max_pairs: int | None = Field(
         None, ge=1, description="SetFit: at most this many contrastive pairs (null: SetFit's own count, 2 x 10 per example)"
     )
+    sample_weighting: Literal["family", "uniform"] = Field(
+        "family", description="family: a labeled row and its augmented children share one unit of training weight "
+        "(trainers that take weights: head, finetune); uniform: every row counts once"
+    )
     curated_arms: bool = Field(True, description="train on curated rows too; false: the raw baseline and references only")
     ablations: bool = Field(True, description="one arm per pipeline stage switched off")
     results_dir: Path = Path("benchmarks/results")

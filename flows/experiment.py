@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import time
+import uuid
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -9,6 +12,7 @@ from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
+from experiments.provenance import run_fields
 from experiments.report import merge_records, plot_f1_against_k, summarize, write_markdown
 from experiments.runner import run_cell
 from experiments.sampling import check_classes
@@ -73,9 +77,26 @@ def results_task(config: RunConfig, records: list[dict], run_root: str) -> dict:
             "plot": str(results_dir / f"experiment_{name}.png"), "arms": arms, "uplifts": uplifts}
 
 
+def record_wall_time(config: RunConfig, seconds: float, embedded: int) -> dict:
+    """Append the run's wall time to results/experiment_wall_time.jsonl (the 20-minute budget is checked there)."""
+    settings = config.experiment
+    record = {"bench": "experiment_wall", "system": "ours", "dataset": config.dataset_name, "trainer": settings.trainer,
+              "ks": settings.ks, "seeds": len(settings.seeds), "reference_arms": settings.reference_arms,
+              "curated_arms": settings.curated_arms, "ablations": settings.ablations,
+              "seconds": round(seconds, 1), "texts_embedded": embedded, **run_fields(uuid.uuid4().hex[:8])}
+    path = Path(settings.results_dir) / "experiment_wall_time.jsonl"
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write(json.dumps(record) + "\n")
+    return record
+
+
 @flow(name="experiment")
 def experiment_flow(config: RunConfig, run_id: str | None = None) -> dict:
     """Run every (k, seed) cell of `config.experiment` and write the results files."""
+    from model_hooks.embedder import get_embedder
+
+    started = time.perf_counter()
+    embedded_before = get_embedder(config.experiment.embedding_mode).computed
     folder = start_run(config, run_id)
     raw_path = ingest_task(config, str(folder.root))
     labels = run_labels(config, Path(raw_path))
@@ -91,4 +112,5 @@ def experiment_flow(config: RunConfig, run_id: str | None = None) -> dict:
         records.extend(cells_task(config, raw_path, labels, k))
     summary = results_task(config, records, str(folder.root))
     report = report_task(str(folder.root))
-    return {"run_dir": str(folder.root), "report": report, **summary}
+    wall = record_wall_time(config, time.perf_counter() - started, get_embedder(settings.embedding_mode).computed - embedded_before)
+    return {"run_dir": str(folder.root), "report": report, "wall_time": wall, **summary}

@@ -1,6 +1,8 @@
 """The embedded trainers and the reference models, behind one interface.
 
-Every trainer is `fit_predict(train_texts, train_labels, test_texts, labels, seed) -> predictions`.
+Every trainer is `fit_predict(train_texts, train_labels, test_texts, labels, seed, weights=None) -> predictions`.
+`weights` (one per training row, e.g. `schemas.rows.family_weights`) is honoured by trainers whose
+`uses_weights` is True and must be None for the others. Uniform weights give the unweighted fit.
 Nothing here ever sees the eval labels; early stopping uses a slice of the training data.
 
 - `head`: a class-balanced linear softmax on frozen MiniLM embeddings, L-BFGS (seconds).
@@ -23,8 +25,10 @@ from model_hooks.embedder import MAX_TOKENS, EmbeddingMode, get_embedder, model_
 
 class Trainer(Protocol):
     name: str
+    uses_weights: bool
 
-    def fit_predict(self, train_texts: list[str], train_labels: list[str], test_texts: list[str], labels: list[str], seed: int) -> list[str]: ...
+    def fit_predict(self, train_texts: list[str], train_labels: list[str], test_texts: list[str], labels: list[str], seed: int,
+                    weights: np.ndarray | None = None) -> list[str]: ...
 
 
 def _seed_everything(seed: int) -> None:
@@ -37,9 +41,27 @@ def _seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def _class_weights(targets: np.ndarray, n_classes: int) -> np.ndarray:
-    counts = np.bincount(targets, minlength=n_classes).astype(np.float32)
-    return np.where(counts > 0, len(targets) / (n_classes * np.maximum(counts, 1)), 0.0).astype(np.float32)
+def _class_weights(targets: np.ndarray, n_classes: int, weights: np.ndarray | None = None) -> np.ndarray:
+    """Balanced class weights from the (weighted) class counts: every class carries the same total."""
+    counts = np.bincount(targets, weights=weights, minlength=n_classes).astype(np.float64)
+    return np.where(counts > 0, counts.sum() / (n_classes * np.where(counts > 0, counts, 1.0)), 0.0).astype(np.float32)
+
+
+def _row_weights(weights: np.ndarray | None, n_rows: int) -> np.ndarray:
+    if weights is None:
+        return np.ones(n_rows, dtype=np.float32)
+    weights = np.asarray(weights, dtype=np.float32)
+    if weights.shape != (n_rows,) or not np.all(weights > 0):
+        raise ValueError(f"weights must be {n_rows} positive numbers, one per training row")
+    return weights
+
+
+def _weighted_cross_entropy(logits, targets, row_weights):
+    """Cross-entropy averaged with one weight per row (row weight x class weight)."""
+    import torch
+
+    losses = torch.nn.functional.cross_entropy(logits, targets, reduction="none")
+    return (row_weights * losses).sum() / row_weights.sum()
 
 
 def linear_probabilities(x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
@@ -52,43 +74,50 @@ def linear_probabilities(x: np.ndarray, weight: np.ndarray, bias: np.ndarray) ->
 
 @dataclass
 class HeadTrainer:
-    """Linear softmax on frozen embeddings; class-balanced cross-entropy plus L2, solved by L-BFGS."""
+    """Linear softmax on frozen embeddings; class-balanced cross-entropy plus L2, solved by L-BFGS.
+
+    The L2 penalty is `l2 / (2 * total weight)`, the mean-loss form of C=1 logistic regression: the
+    more (weighted) evidence, the weaker the pull towards zero.
+    """
 
     embedding_mode: EmbeddingMode = "truncate"
     l2: float = 1.0
     name: str = "head"
+    uses_weights: bool = True
 
-    def fit_predict(self, train_texts, train_labels, test_texts, labels, seed):
+    def fit_predict(self, train_texts, train_labels, test_texts, labels, seed, weights=None):
         embedder = get_embedder(self.embedding_mode)
-        return self.fit_predict_vectors(embedder.embed(train_texts), train_labels, embedder.embed(test_texts), labels, seed)
+        return self.fit_predict_vectors(embedder.embed(train_texts), train_labels, embedder.embed(test_texts), labels, seed, weights)
 
-    def fit_predict_vectors(self, train_x: np.ndarray, train_labels, test_x: np.ndarray, labels, seed) -> list[str]:
-        probabilities = self.fit_predict_proba_vectors(train_x, train_labels, test_x, labels, seed)
+    def fit_predict_vectors(self, train_x: np.ndarray, train_labels, test_x: np.ndarray, labels, seed, weights=None) -> list[str]:
+        probabilities = self.fit_predict_proba_vectors(train_x, train_labels, test_x, labels, seed, weights)
         return [labels[i] for i in probabilities.argmax(axis=1)]
 
-    def fit_predict_proba_vectors(self, train_x: np.ndarray, train_labels, test_x: np.ndarray, labels, seed) -> np.ndarray:
+    def fit_predict_proba_vectors(self, train_x: np.ndarray, train_labels, test_x: np.ndarray, labels, seed, weights=None) -> np.ndarray:
         """Class probabilities (columns in `labels` order) for `test_x`."""
-        return linear_probabilities(test_x, *self.fit_weights(train_x, train_labels, labels, seed))
+        return linear_probabilities(test_x, *self.fit_weights(train_x, train_labels, labels, seed, weights))
 
-    def fit_weights(self, train_x: np.ndarray, train_labels, labels, seed) -> tuple[np.ndarray, np.ndarray]:
+    def fit_weights(self, train_x: np.ndarray, train_labels, labels, seed, weights=None) -> tuple[np.ndarray, np.ndarray]:
         """The fitted linear layer: weight (classes x dims) and bias, rows in `labels` order."""
         import torch
 
         _seed_everything(seed)
         index = {label: position for position, label in enumerate(labels)}
         targets = np.asarray([index[label] for label in train_labels])
+        row_weights = _row_weights(weights, len(targets))
+        class_weights = _class_weights(targets, len(labels), row_weights)
         x = torch.from_numpy(np.ascontiguousarray(train_x, dtype=np.float32))
         y = torch.from_numpy(targets)
+        combined = torch.from_numpy(row_weights * class_weights[targets])
         layer = torch.nn.Linear(x.shape[1], len(labels))
         torch.nn.init.zeros_(layer.weight)
         torch.nn.init.zeros_(layer.bias)
-        loss_fn = torch.nn.CrossEntropyLoss(weight=torch.from_numpy(_class_weights(targets, len(labels))))
         optimizer = torch.optim.LBFGS(layer.parameters(), lr=1.0, max_iter=500, tolerance_grad=1e-6, line_search_fn="strong_wolfe")
-        penalty = self.l2 / (2 * len(targets))
+        penalty = self.l2 / (2 * float(row_weights.sum()))
 
         def closure():
             optimizer.zero_grad()
-            loss = loss_fn(layer(x), y) + penalty * layer.weight.pow(2).sum()
+            loss = _weighted_cross_entropy(layer(x), y, combined) + penalty * layer.weight.pow(2).sum()
             loss.backward()
             return loss
 
@@ -115,8 +144,9 @@ class FinetuneTrainer:
     patience: int = 2
     max_tokens: int = MAX_TOKENS
     name: str = "finetune"
+    uses_weights: bool = True
 
-    def fit_predict(self, train_texts, train_labels, test_texts, labels, seed):
+    def fit_predict(self, train_texts, train_labels, test_texts, labels, seed, weights=None):
         import torch
         from transformers import AutoModel, AutoTokenizer
 
@@ -126,10 +156,11 @@ class FinetuneTrainer:
         model = _PooledClassifier(body, len(labels))
         index = {label: position for position, label in enumerate(labels)}
         targets = np.asarray([index[label] for label in train_labels])
+        row_weights = _row_weights(weights, len(targets))
         fit_rows, check_rows = _stratified_split(targets, self.validation_share, seed)
         fit_texts = [train_texts[i] for i in fit_rows]
         check_texts = [train_texts[i] for i in check_rows]
-        self._fit_probe(model, tokenizer, fit_texts, targets[fit_rows], len(labels), seed)
+        self._fit_probe(model, tokenizer, fit_texts, targets[fit_rows], len(labels), seed, row_weights[fit_rows])
 
         batches_per_epoch = max(1, len(fit_rows) // self.batch_size)
         optimizer = torch.optim.AdamW(
@@ -140,7 +171,7 @@ class FinetuneTrainer:
             weight_decay=0.01,
         )
         scheduler = _warmup_linear_decay(optimizer, batches_per_epoch * self.epochs, self.warmup_share)
-        loss_fn = torch.nn.CrossEntropyLoss(weight=torch.from_numpy(_class_weights(targets[fit_rows], len(labels))))
+        combined = row_weights * _class_weights(targets[fit_rows], len(labels), row_weights[fit_rows])[targets]
         rng = np.random.default_rng(seed)
         best_state = copy.deepcopy(model.state_dict())
         best_score = _macro_f1(model, tokenizer, check_texts, targets[check_rows], len(labels), self.max_tokens)
@@ -149,7 +180,7 @@ class FinetuneTrainer:
             model.train()
             for batch in np.array_split(rng.permutation(fit_rows), batches_per_epoch):
                 encoded = tokenizer([train_texts[i] for i in batch], padding=True, truncation=True, max_length=self.max_tokens, return_tensors="pt")
-                loss = loss_fn(model(**encoded), torch.from_numpy(targets[batch]))
+                loss = _weighted_cross_entropy(model(**encoded), torch.from_numpy(targets[batch]), torch.from_numpy(combined[batch]))
                 optimizer.zero_grad()
                 loss.backward()
                 optimizer.step()
@@ -165,16 +196,21 @@ class FinetuneTrainer:
         predicted = _predict(model, tokenizer, test_texts, self.max_tokens)
         return [labels[i] for i in predicted]
 
-    def _fit_probe(self, model, tokenizer, texts, targets, n_classes, seed) -> None:
+    def _fit_probe(self, model, tokenizer, texts, targets, n_classes, seed, weights) -> None:
         """Set the head to the linear probe fitted on the frozen body's pooled output."""
         import torch
 
         pooled = _pooled_outputs(model, tokenizer, texts, self.max_tokens)
         names = [str(i) for i in range(n_classes)]
-        weight, bias = HeadTrainer().fit_weights(pooled, [names[t] for t in targets], names, seed)
+        weight, bias = HeadTrainer().fit_weights(pooled, [names[t] for t in targets], names, seed, weights)
         with torch.no_grad():
             model.head.weight.copy_(torch.from_numpy(weight))
             model.head.bias.copy_(torch.from_numpy(bias))
+
+
+def _no_weights(trainer, weights) -> None:
+    if weights is not None:
+        raise ValueError(f"the {trainer.name} trainer does not use row weights; pass weights=None")
 
 
 def _warmup_linear_decay(optimizer, total_steps: int, warmup_share: float):
@@ -274,8 +310,10 @@ class SetFitTrainer:
     batch_size: int = 16
     max_pairs: int | None = None  # contrastive pairs at most: the same body-training budget for any data size
     name: str = "setfit"
+    uses_weights: bool = False  # SetFit draws its contrastive pairs uniformly from the rows
 
-    def fit_predict(self, train_texts, train_labels, test_texts, labels, seed):
+    def fit_predict(self, train_texts, train_labels, test_texts, labels, seed, weights=None):
+        _no_weights(self, weights)
         from datasets import Dataset
         from setfit import SetFitModel, Trainer, TrainingArguments
 
@@ -302,8 +340,10 @@ class SetFitTrainer:
 @dataclass
 class TfidfLogisticRegression:
     name: str = "tfidf_lr"
+    uses_weights: bool = False
 
-    def fit_predict(self, train_texts, train_labels, test_texts, labels, seed):
+    def fit_predict(self, train_texts, train_labels, test_texts, labels, seed, weights=None):
+        _no_weights(self, weights)
         from sklearn.feature_extraction.text import TfidfVectorizer
         from sklearn.linear_model import LogisticRegression
 
@@ -317,8 +357,10 @@ class TfidfLogisticRegression:
 class FrozenLogisticRegression:
     embedding_mode: EmbeddingMode = "truncate"
     name: str = "frozen_lr"
+    uses_weights: bool = False
 
-    def fit_predict(self, train_texts, train_labels, test_texts, labels, seed):
+    def fit_predict(self, train_texts, train_labels, test_texts, labels, seed, weights=None):
+        _no_weights(self, weights)
         embedder = get_embedder(self.embedding_mode)
         return self.fit_predict_vectors(embedder.embed(train_texts), train_labels, embedder.embed(test_texts), labels, seed)
 

@@ -92,3 +92,18 @@ def make_rejects(rows: pa.Table, stage: str, reasons: list[str] | pa.Array, deta
 def column_values(rows: pa.Table, name: str) -> np.ndarray:
     """One column as an object array (nulls as None), for masks and fancy indexing."""
     return np.asarray(rows.column(name).to_pylist(), dtype=object)
+
+
+def family_weights(rows: pa.Table) -> np.ndarray:
+    """A training weight per row: a row and the augmented children of it in `rows` share one unit.
+
+    An augmented child is a variant of its parent, not an independent example; counted at full
+    weight, children outvote the originals and weaken a regulariser scaled by the number of rows.
+    Original and pseudo-labeled rows without children weigh 1 each; a family of one parent and
+    four children weighs 0.2 per row. Children whose parent is not in `rows` form their own family.
+    """
+    origins = rows.column("origin").to_pylist()
+    families = [parent if origin == Origin.AUGMENTED.value and parent is not None else row_id
+                for row_id, origin, parent in zip(rows.column("id").to_pylist(), origins, rows.column("parent_id").to_pylist())]
+    _, inverse, sizes = np.unique(np.asarray(families, dtype=object).astype(str), return_inverse=True, return_counts=True)
+    return (1.0 / sizes[inverse]).astype(np.float64)

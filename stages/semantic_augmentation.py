@@ -38,7 +38,7 @@ class AugmentationConfig(StrictModel):
     ops: list[str] = Field(default_factory=lambda: list(AUGMENTER_NAMES))
     per_example: int = Field(1, ge=1, le=32, description="children per parent and op")
     max_parents_per_class: int | None = Field(
-        25, ge=1, description="augment at most this many labeled rows per class, drawn by seed (null: all)"
+        10, ge=1, description="augment at most this many labeled rows per class, drawn by seed (null: all)"
     )
     strength: float = Field(0.1, gt=0.0, le=1.0, description="share of words, characters or sentences changed")
     min_similarity: float = Field(0.85, ge=-1.0, le=1.0, description="cosine below this: too_dissimilar")

@@ -50,9 +50,13 @@ def test_experiment_flow_writes_paired_records_for_every_arm(data_file, tmp_path
         assert record["dataset"] == "topics" and record["trainer"] == "head" and record["k"] == 2
         assert 0.0 <= record["macro_f1"] <= 1.0 and set(record["per_class_f1"]) == set(TOPICS)
         assert record["n_train"] == 6 or record["arm"] != "raw"
+        assert record["weighting"] == ("uniform" if record["arm"].startswith("ref:") else "family")
     assert (tmp_path / "results" / "experiment_topics.md").read_text().count("| curated |") == 2
     assert (tmp_path / "results" / "experiment_topics.png").read_bytes()[:4] == b"\x89PNG"
     assert {u["arm"] for u in summary["uplifts"]} == {arm for arm, _ in arms} - {"raw"}
+    wall = [json.loads(line) for line in (tmp_path / "results" / "experiment_wall_time.jsonl").read_text().splitlines()]
+    assert len(wall) == 1 and wall[0]["dataset"] == "topics" and wall[0]["ks"] == [2] and wall[0]["seeds"] == 2
+    assert wall[0]["seconds"] > 0 and isinstance(wall[0]["texts_embedded"], int)  # 0 once the disk cache holds every text
 
     too_many = RunConfig.from_data_file(data_file, "sentence", "topic", {"experiment": {"ks": [40], "results_dir": str(tmp_path)}})
     with pytest.raises(SamplingError, match="k=40"):

@@ -4,8 +4,11 @@ import pyarrow.compute as pc
 import pytest
 
 from experiments.metrics import classification_scores, mean_confidence_interval
+from experiments.runner import training_weights
 from experiments.sampling import SamplingError, draw_k_shot
+from model_hooks.trainers import HeadTrainer, SetFitTrainer
 from row_fixtures import make_rows
+from schemas.rows import family_weights
 
 
 def pool_rows():
@@ -74,7 +77,6 @@ def test_macro_f1_counts_every_class():
 
 def test_pipeline_memo_reuses_stage_prefixes_and_changes_nothing(monkeypatch):
     import stages.pipeline as pipeline
-    from row_fixtures import make_rows
     from schemas.config import RunConfig
 
     rows = make_rows(*[(f"Patients with condition {i} were treated in clinic {i % 3} for several weeks.", "ab"[i % 2], "labeled") for i in range(8)])
@@ -88,3 +90,28 @@ def test_pipeline_memo_reuses_stage_prefixes_and_changes_nothing(monkeypatch):
     assert calls == ["clean", "augment", "adapt", "validate"]  # the second call ran nothing new
     assert without_validate.equals(pipeline.run_pipeline(rows, config, 0, skip=frozenset({"validate"}))[0])
     assert full.num_rows > 0
+
+
+def family_rows():
+    import pyarrow as pa
+
+    return pa.table({
+        "id": ["p1", "p2", "c1", "c2", "c3", "orphan", "pseudo"],
+        "text": ["t"] * 7,
+        "label": ["a"] * 7,
+        "origin": ["original", "original", "augmented", "augmented", "augmented", "augmented", "pseudo_labeled"],
+        "parent_id": [None, None, "p1", "p1", "p1", "gone", None],
+    })
+
+
+def test_family_weights_give_a_row_and_its_children_one_unit():
+    weights = family_weights(family_rows())
+    assert weights.tolist() == [0.25, 1.0, 0.25, 0.25, 0.25, 1.0, 1.0]
+    assert weights.sum() == 4  # p1's family, p2, the child whose parent is gone, the pseudo-labeled row
+
+
+def test_training_weights_only_for_trainers_that_use_them():
+    rows = family_rows()
+    assert training_weights(rows, HeadTrainer(), "family").tolist() == family_weights(rows).tolist()
+    assert training_weights(rows, HeadTrainer(), "uniform") is None
+    assert training_weights(rows, SetFitTrainer(), "family") is None

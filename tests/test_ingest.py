@@ -291,6 +291,11 @@ def test_to_hf_dataset_class_label_round_trip(tmp_path):
     assert [feature.int2str(v) for v in dataset["label"]] == result.kept.column("label").to_pylist()
     assert dataset["text"] == result.kept.column("text").to_pylist()
     assert dataset["id"] == result.kept.column("id").to_pylist()
+    assert dataset["sample_weight"] == [1.0] * 4
+    parent = result.kept.slice(0, 1).to_pylist()[0]
+    child = {**parent, "id": "child", "text": "text zero", "origin": "augmented", "parent_id": parent["id"]}
+    with_child = pa.concat_tables([result.kept, pa.Table.from_pylist([child], schema=result.kept.schema)])
+    assert to_hf_dataset(with_child, labels)["sample_weight"] == [0.5, 1.0, 1.0, 1.0, 0.5]
     with pytest.raises(ValueError, match="not in the label set"):
         to_hf_dataset(result.kept, ["a", "b"])
 

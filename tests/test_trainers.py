@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from model_hooks.embedder import Embedder
-from model_hooks.trainers import FinetuneTrainer, HeadTrainer
+from model_hooks.trainers import FinetuneTrainer, HeadTrainer, SetFitTrainer, linear_probabilities
 
 TOPICS = {
     "sport": ["The striker scored twice in the football match", "The tennis final went to five sets",
@@ -64,6 +64,39 @@ def test_head_trainer_separates_topics_and_is_deterministic(embedder):
     assert predicted == trainer.fit_predict_vectors(x_train, [l for _, l in train], x_test, labels, seed=0)
 
 
+def test_head_trainer_weights_n_copies_at_one_nth_like_the_row_once(embedder):
+    """A family of a row and its copies weighted to one unit trains exactly like the row alone."""
+    train, test = split_data()
+    labels = sorted(TOPICS)
+    x_train = embedder.embed([t for t, _ in train])
+    y_train = [l for _, l in train]
+    copies = [0, 0, 0, 5, 5]  # row 0 three more times, row 5 twice more
+    x_family = np.vstack([x_train, x_train[copies]])
+    y_family = y_train + [y_train[i] for i in copies]
+    weights = np.ones(len(y_family))
+    for row in set(copies):
+        members = [row] + [len(y_train) + i for i, c in enumerate(copies) if c == row]
+        weights[members] = 1 / len(members)
+    trainer = HeadTrainer()
+    alone = linear_probabilities(embedder.embed([t for t, _ in test]), *trainer.fit_weights(x_train, y_train, labels, 0))
+    weighted = linear_probabilities(embedder.embed([t for t, _ in test]), *trainer.fit_weights(x_family, y_family, labels, 0, weights))
+    unweighted = linear_probabilities(embedder.embed([t for t, _ in test]), *trainer.fit_weights(x_family, y_family, labels, 0))
+    np.testing.assert_allclose(weighted, alone, atol=1e-4)
+    assert np.abs(unweighted - alone).max() > 1e-3  # the copies do move an unweighted fit
+
+
+def test_weights_must_be_positive_one_per_row_and_only_for_trainers_that_use_them(embedder):
+    train, _ = split_data()
+    x = embedder.embed([t for t, _ in train])
+    y = [l for _, l in train]
+    with pytest.raises(ValueError, match="one per training row"):
+        HeadTrainer().fit_weights(x, y, sorted(TOPICS), 0, np.ones(len(y) - 1))
+    with pytest.raises(ValueError, match="positive"):
+        HeadTrainer().fit_weights(x, y, sorted(TOPICS), 0, np.zeros(len(y)))
+    with pytest.raises(ValueError, match="does not use row weights"):
+        SetFitTrainer().fit_predict([t for t, _ in train], y, ["a"], sorted(TOPICS), 0, np.ones(len(y)))
+
+
 @pytest.mark.slow
 def test_finetune_trainer_learns_and_repeats_itself():
     train, test = split_data()
@@ -77,7 +110,7 @@ def test_finetune_trainer_learns_and_repeats_itself():
 
 @pytest.mark.slow
 def test_setfit_trainer_runs_offline_on_the_bundled_model():
-    from model_hooks.trainers import SetFitTrainer, make_trainer
+    from model_hooks.trainers import make_trainer
 
     assert make_trainer("setfit", setfit_max_pairs=64).max_pairs == 64
     train, test = split_data()
