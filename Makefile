@@ -15,7 +15,7 @@ export HF_DATASETS_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install resources browser demo test bench bench-clean bench-scaling bench-embed bench-augment bench-experiment bench-robustness bench-validation bench-pseudo-labels bench-finetune bench-setfit bench-setfit-curated clean-runs
+.PHONY: install resources browser demo test bench bench-clean bench-scaling bench-embed bench-augment bench-experiment bench-robustness bench-validation bench-pseudo-labels bench-weighting bench-finetune bench-setfit bench-setfit-curated clean-runs
 
 install: $(INSTALLED)
 
@@ -66,6 +66,10 @@ bench-embed: install resources
 
 bench-experiment: install resources
 	$(VENV)/bin/pdap experiment --config configs/demo.yaml --k 10 --references tfidf_lr,frozen_lr
+
+# The curated arm with uniform row weights, to pair with the default experiment's family weighting.
+bench-weighting: install resources
+	$(VENV)/bin/pdap experiment --config configs/uniform_weights.yaml
 
 bench-augment: install resources
 	$(PY) benchmarks/bench_augment.py

@@ -13,7 +13,7 @@ import pyarrow.compute as pc
 
 from experiments.sampling import draw_k_shot
 from model_hooks.robustness import probe
-from schemas.rows import Split
+from schemas.rows import Split, family_weights
 from stages.pipeline import run_pipeline
 
 
@@ -21,14 +21,16 @@ def _labeled(rows: pa.Table) -> pa.Table:
     return rows.filter(pc.equal(rows.column("split"), Split.LABELED.value))
 
 
-def head_model(train: pa.Table, labels: list[str], seed: int, embedding_mode: str):
-    """Train the `head` trainer; return texts -> probabilities, embedding without the disk cache
-    (attacked texts are one-off variants that would only bloat it)."""
+def head_model(train: pa.Table, labels: list[str], seed: int, embedding_mode: str, weighting: str):
+    """Train the `head` trainer as the experiment does (`weighting` as `experiment.sample_weighting`);
+    return texts -> probabilities, embedding without the disk cache (attacked texts are one-off
+    variants that would only bloat it)."""
     from model_hooks.embedder import get_embedder
     from model_hooks.trainers import HeadTrainer, linear_probabilities
 
     cached = get_embedder(embedding_mode)
-    weight, bias = HeadTrainer().fit_weights(cached.embed(train.column("text").to_pylist()), train.column("label").to_pylist(), labels, seed)
+    weights = family_weights(train) if weighting == "family" else None
+    weight, bias = HeadTrainer().fit_weights(cached.embed(train.column("text").to_pylist()), train.column("label").to_pylist(), labels, seed, weights)
     uncached = get_embedder(embedding_mode, cache_dir=None)
 
     return lambda texts: linear_probabilities(uncached.embed(texts), weight, bias)
@@ -52,7 +54,7 @@ def robustness_cell(rows: pa.Table, config, labels: list[str], k: int, seed: int
     gold = [labels.index(label) for label in sample.column("label").to_pylist()]
     records = []
     for name, train in (("raw", _labeled(drawn)), ("curated", _labeled(curated))):
-        model = head_model(train, labels, seed, config.experiment.embedding_mode)
+        model = head_model(train, labels, seed, config.experiment.embedding_mode, config.experiment.sample_weighting)
         clean_accuracy = float((model(texts).argmax(axis=1) == np.asarray(gold)).mean())
         result = probe(model, texts, gold, settings.recipe, settings.query_budget, seed)
         records.append({

@@ -11,7 +11,7 @@ import pyarrow.compute as pc
 from experiments.metrics import classification_scores
 from experiments.sampling import draw_k_shot
 from model_hooks.trainers import make_trainer
-from schemas.rows import Split, family_weights
+from schemas.rows import Split, family_keys
 from stages.pipeline import STAGE_NAMES, run_pipeline
 
 
@@ -41,19 +41,20 @@ def training_arms(drawn: pa.Table, config, seed: int) -> dict[str, pa.Table]:
     return arms
 
 
-def _fingerprint(rows: pa.Table, weights) -> str:
+def _fingerprint(rows: pa.Table, families: list[str] | None) -> str:
     digest = hashlib.sha256()
     for text, label in zip(rows.column("text").to_pylist(), rows.column("label").to_pylist()):
         digest.update(f"{label}\x1f{text}\x1e".encode("utf-8"))
-    if weights is not None:
-        digest.update(weights.tobytes())
+    if families is not None:
+        digest.update("\x1f".join(families).encode("utf-8"))
     return digest.hexdigest()
 
 
-def training_weights(train: pa.Table, trainer, weighting: str):
-    """Row weights for `trainer` (None: unweighted): `family` gives a row and its augmented children one unit."""
-    if weighting == "family" and trainer.uses_weights:
-        return family_weights(train)
+def training_families(train: pa.Table, trainer, weighting: str) -> list[str] | None:
+    """Family keys for `trainer` (None: every row counts once): with `family` weighting a labeled row
+    and its augmented children count as one example, for trainers that take families."""
+    if weighting == "family" and trainer.uses_families:
+        return family_keys(train)
     return None
 
 
@@ -74,11 +75,11 @@ def run_cell(rows: pa.Table, config, labels: list[str], k: int, seed: int) -> li
 
     records, done = [], {}
     for arm, train, trainer in runs:
-        weights = training_weights(train, trainer, settings.sample_weighting)
-        key = (trainer.name, _fingerprint(train, weights))
+        families = training_families(train, trainer, settings.sample_weighting)
+        key = (trainer.name, _fingerprint(train, families))
         started = time.perf_counter()
         if key not in done:
-            done[key] = trainer.fit_predict(train.column("text").to_pylist(), train.column("label").to_pylist(), eval_texts, labels, seed, weights)
+            done[key] = trainer.fit_predict(train.column("text").to_pylist(), train.column("label").to_pylist(), eval_texts, labels, seed, families)
         scores = classification_scores(eval_labels, done[key], labels)
         records.append(
             {
@@ -92,7 +93,7 @@ def run_cell(rows: pa.Table, config, labels: list[str], k: int, seed: int) -> li
                 "per_class_f1": {label: round(value, 6) for label, value in scores["per_class_f1"].items()},
                 "n_train": train.num_rows,
                 "model": trainer.name,
-                "weighting": "uniform" if weights is None else settings.sample_weighting,
+                "weighting": "uniform" if families is None else settings.sample_weighting,
                 "embedding_mode": settings.embedding_mode,
                 "train_seconds": round(time.perf_counter() - started, 2),
             }

@@ -1,8 +1,10 @@
 """The embedded trainers and the reference models, behind one interface.
 
-Every trainer is `fit_predict(train_texts, train_labels, test_texts, labels, seed, weights=None) -> predictions`.
-`weights` (one per training row, e.g. `schemas.rows.family_weights`) is honoured by trainers whose
-`uses_weights` is True and must be None for the others. Uniform weights give the unweighted fit.
+Every trainer is `fit_predict(train_texts, train_labels, test_texts, labels, seed, families=None) -> predictions`.
+`families` (one key per training row, `schemas.rows.family_keys`) makes rows that share a key (a
+labeled row and its augmented children) count as one example: trainers whose `uses_families` is
+True weigh each row 1 / family size and keep a family on one side of any internal split; the
+others take None. Without families every row counts once.
 Nothing here ever sees the eval labels; early stopping uses a slice of the training data.
 
 - `head`: a class-balanced linear softmax on frozen MiniLM embeddings, L-BFGS (seconds).
@@ -25,10 +27,10 @@ from model_hooks.embedder import MAX_TOKENS, EmbeddingMode, get_embedder, model_
 
 class Trainer(Protocol):
     name: str
-    uses_weights: bool
+    uses_families: bool
 
     def fit_predict(self, train_texts: list[str], train_labels: list[str], test_texts: list[str], labels: list[str], seed: int,
-                    weights: np.ndarray | None = None) -> list[str]: ...
+                    families: list[str] | None = None) -> list[str]: ...
 
 
 def _seed_everything(seed: int) -> None:
@@ -56,12 +58,18 @@ def _row_weights(weights: np.ndarray | None, n_rows: int) -> np.ndarray:
     return weights
 
 
-def _weighted_cross_entropy(logits, targets, row_weights):
-    """Cross-entropy averaged with one weight per row (row weight x class weight)."""
+def _weighted_cross_entropy(logits, targets, row_weights, normaliser):
+    """Cross-entropy summed with one weight per row (row weight x class weight), divided by `normaliser`."""
     import torch
 
     losses = torch.nn.functional.cross_entropy(logits, targets, reduction="none")
-    return (row_weights * losses).sum() / row_weights.sum()
+    return (row_weights * losses).sum() / normaliser
+
+
+def _family_weights(families: list[str] | None) -> np.ndarray | None:
+    from schemas.rows import weights_of_families
+
+    return None if families is None else weights_of_families(families).astype(np.float32)
 
 
 def linear_probabilities(x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
@@ -83,11 +91,12 @@ class HeadTrainer:
     embedding_mode: EmbeddingMode = "truncate"
     l2: float = 1.0
     name: str = "head"
-    uses_weights: bool = True
+    uses_families: bool = True
 
-    def fit_predict(self, train_texts, train_labels, test_texts, labels, seed, weights=None):
+    def fit_predict(self, train_texts, train_labels, test_texts, labels, seed, families=None):
         embedder = get_embedder(self.embedding_mode)
-        return self.fit_predict_vectors(embedder.embed(train_texts), train_labels, embedder.embed(test_texts), labels, seed, weights)
+        return self.fit_predict_vectors(embedder.embed(train_texts), train_labels, embedder.embed(test_texts), labels, seed,
+                                        _family_weights(families))
 
     def fit_predict_vectors(self, train_x: np.ndarray, train_labels, test_x: np.ndarray, labels, seed, weights=None) -> list[str]:
         probabilities = self.fit_predict_proba_vectors(train_x, train_labels, test_x, labels, seed, weights)
@@ -117,7 +126,7 @@ class HeadTrainer:
 
         def closure():
             optimizer.zero_grad()
-            loss = _weighted_cross_entropy(layer(x), y, combined) + penalty * layer.weight.pow(2).sum()
+            loss = _weighted_cross_entropy(layer(x), y, combined, combined.sum()) + penalty * layer.weight.pow(2).sum()
             loss.backward()
             return loss
 
@@ -144,9 +153,9 @@ class FinetuneTrainer:
     patience: int = 2
     max_tokens: int = MAX_TOKENS
     name: str = "finetune"
-    uses_weights: bool = True
+    uses_families: bool = True
 
-    def fit_predict(self, train_texts, train_labels, test_texts, labels, seed, weights=None):
+    def fit_predict(self, train_texts, train_labels, test_texts, labels, seed, families=None):
         import torch
         from transformers import AutoModel, AutoTokenizer
 
@@ -156,8 +165,9 @@ class FinetuneTrainer:
         model = _PooledClassifier(body, len(labels))
         index = {label: position for position, label in enumerate(labels)}
         targets = np.asarray([index[label] for label in train_labels])
-        row_weights = _row_weights(weights, len(targets))
-        fit_rows, check_rows = _stratified_split(targets, self.validation_share, seed)
+        families = families if families is not None else [str(i) for i in range(len(targets))]
+        fit_rows, check_rows = _stratified_family_split(targets, families, self.validation_share, seed)
+        row_weights = _family_weights(families)
         fit_texts = [train_texts[i] for i in fit_rows]
         check_texts = [train_texts[i] for i in check_rows]
         self._fit_probe(model, tokenizer, fit_texts, targets[fit_rows], len(labels), seed, row_weights[fit_rows])
@@ -172,6 +182,9 @@ class FinetuneTrainer:
         )
         scheduler = _warmup_linear_decay(optimizer, batches_per_epoch * self.epochs, self.warmup_share)
         combined = row_weights * _class_weights(targets[fit_rows], len(labels), row_weights[fit_rows])[targets]
+        # A fixed normaliser (the mean weight per row of a batch), not each batch's own weight sum:
+        # otherwise a batch of light children would pull as hard as a batch of originals.
+        per_row = float(combined[fit_rows].mean())
         rng = np.random.default_rng(seed)
         best_state = copy.deepcopy(model.state_dict())
         best_score = _macro_f1(model, tokenizer, check_texts, targets[check_rows], len(labels), self.max_tokens)
@@ -180,7 +193,8 @@ class FinetuneTrainer:
             model.train()
             for batch in np.array_split(rng.permutation(fit_rows), batches_per_epoch):
                 encoded = tokenizer([train_texts[i] for i in batch], padding=True, truncation=True, max_length=self.max_tokens, return_tensors="pt")
-                loss = _weighted_cross_entropy(model(**encoded), torch.from_numpy(targets[batch]), torch.from_numpy(combined[batch]))
+                loss = _weighted_cross_entropy(model(**encoded), torch.from_numpy(targets[batch]), torch.from_numpy(combined[batch]),
+                                               per_row * len(batch))
                 optimizer.zero_grad()
                 loss.backward()
                 optimizer.step()
@@ -208,9 +222,9 @@ class FinetuneTrainer:
             model.head.bias.copy_(torch.from_numpy(bias))
 
 
-def _no_weights(trainer, weights) -> None:
-    if weights is not None:
-        raise ValueError(f"the {trainer.name} trainer does not use row weights; pass weights=None")
+def _no_families(trainer, families) -> None:
+    if families is not None:
+        raise ValueError(f"the {trainer.name} trainer does not use families; pass families=None")
 
 
 def _warmup_linear_decay(optimizer, total_steps: int, warmup_share: float):
@@ -251,16 +265,17 @@ class _PooledClassifier:
         return PooledClassifier()
 
 
-def _stratified_split(targets: np.ndarray, share: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Hold out `share` of each class (at least one row when the class has two or more)."""
+def _stratified_family_split(targets: np.ndarray, families: list[str], share: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Hold out `share` of each class's families (at least one when the class has two or more), whole:
+    a child of a held-out row in the fitted rows would make the check score a near copy."""
     rng = np.random.default_rng(seed)
-    held = []
+    _, first_row, family_of_row = np.unique(np.asarray(families, dtype=str), return_index=True, return_inverse=True)
+    held_families = []
     for label in np.unique(targets):
-        members = rng.permutation(np.flatnonzero(targets == label))
+        members = rng.permutation(np.sort(first_row[np.unique(family_of_row[targets == label])]))
         if len(members) >= 2:
-            held.extend(members[: max(1, round(share * len(members)))].tolist())
-    held_mask = np.zeros(len(targets), dtype=bool)
-    held_mask[held] = True
+            held_families.extend(family_of_row[members[: max(1, round(share * len(members)))]].tolist())
+    held_mask = np.isin(family_of_row, held_families)
     return np.flatnonzero(~held_mask), np.flatnonzero(held_mask)
 
 
@@ -310,10 +325,10 @@ class SetFitTrainer:
     batch_size: int = 16
     max_pairs: int | None = None  # contrastive pairs at most: the same body-training budget for any data size
     name: str = "setfit"
-    uses_weights: bool = False  # SetFit draws its contrastive pairs uniformly from the rows
+    uses_families: bool = False  # SetFit draws its contrastive pairs uniformly from the rows
 
-    def fit_predict(self, train_texts, train_labels, test_texts, labels, seed, weights=None):
-        _no_weights(self, weights)
+    def fit_predict(self, train_texts, train_labels, test_texts, labels, seed, families=None):
+        _no_families(self, families)
         from datasets import Dataset
         from setfit import SetFitModel, Trainer, TrainingArguments
 
@@ -340,10 +355,10 @@ class SetFitTrainer:
 @dataclass
 class TfidfLogisticRegression:
     name: str = "tfidf_lr"
-    uses_weights: bool = False
+    uses_families: bool = False
 
-    def fit_predict(self, train_texts, train_labels, test_texts, labels, seed, weights=None):
-        _no_weights(self, weights)
+    def fit_predict(self, train_texts, train_labels, test_texts, labels, seed, families=None):
+        _no_families(self, families)
         from sklearn.feature_extraction.text import TfidfVectorizer
         from sklearn.linear_model import LogisticRegression
 
@@ -357,10 +372,10 @@ class TfidfLogisticRegression:
 class FrozenLogisticRegression:
     embedding_mode: EmbeddingMode = "truncate"
     name: str = "frozen_lr"
-    uses_weights: bool = False
+    uses_families: bool = False
 
-    def fit_predict(self, train_texts, train_labels, test_texts, labels, seed, weights=None):
-        _no_weights(self, weights)
+    def fit_predict(self, train_texts, train_labels, test_texts, labels, seed, families=None):
+        _no_families(self, families)
         embedder = get_embedder(self.embedding_mode)
         return self.fit_predict_vectors(embedder.embed(train_texts), train_labels, embedder.embed(test_texts), labels, seed)
 

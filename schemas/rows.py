@@ -94,16 +94,26 @@ def column_values(rows: pa.Table, name: str) -> np.ndarray:
     return np.asarray(rows.column(name).to_pylist(), dtype=object)
 
 
+def family_keys(rows: pa.Table) -> list[str]:
+    """The family of each row: an augmented child belongs to its parent's, any other row is its own."""
+    return [parent if origin == Origin.AUGMENTED.value and parent is not None else row_id
+            for row_id, origin, parent in zip(rows.column("id").to_pylist(), rows.column("origin").to_pylist(),
+                                              rows.column("parent_id").to_pylist())]
+
+
+def weights_of_families(keys: list[str]) -> np.ndarray:
+    """One unit of weight per family, split evenly over its rows."""
+    _, inverse, sizes = np.unique(np.asarray(keys, dtype=str), return_inverse=True, return_counts=True)
+    return 1.0 / sizes[inverse]
+
+
 def family_weights(rows: pa.Table) -> np.ndarray:
     """A training weight per row: a row and the augmented children of it in `rows` share one unit.
 
     An augmented child is a variant of its parent, not an independent example; counted at full
     weight, children outvote the originals and weaken a regulariser scaled by the number of rows.
     Original and pseudo-labeled rows without children weigh 1 each; a family of one parent and
-    four children weighs 0.2 per row. Children whose parent is not in `rows` form their own family.
+    four children weighs 0.2 per row. Children whose parent is not in `rows` share one unit per
+    missing parent.
     """
-    origins = rows.column("origin").to_pylist()
-    families = [parent if origin == Origin.AUGMENTED.value and parent is not None else row_id
-                for row_id, origin, parent in zip(rows.column("id").to_pylist(), origins, rows.column("parent_id").to_pylist())]
-    _, inverse, sizes = np.unique(np.asarray(families, dtype=object).astype(str), return_inverse=True, return_counts=True)
-    return (1.0 / sizes[inverse]).astype(np.float64)
+    return weights_of_families(family_keys(rows))

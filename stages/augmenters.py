@@ -508,7 +508,7 @@ class _NlpaugAugmenter:
         # nlpaug draws every position and replacement through `sample` (a classmethod on Python's
         # global `random`); an instance attribute of the same shape makes the draws private.
         rng = random.Random(seed)
-        self._augmenter.sample = lambda population, k=None: rng.sample(population, k)
+        self._augmenter.sample = lambda x, num=None: rng.sample(x, num)
 
         def make_one() -> str | None:
             result = self._augmenter.augment(text)

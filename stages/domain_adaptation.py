@@ -26,7 +26,7 @@ import numpy as np
 import pyarrow as pa
 from pydantic import Field
 
-from schemas.rows import Origin, Split, column_values, conform_rows
+from schemas.rows import Origin, Split, column_values, conform_rows, family_keys, weights_of_families
 from schemas.strict import StrictModel
 from stages.base import ReasonLedger, StageResult
 from stages.semantic_augmentation import AugmentationInputs
@@ -131,11 +131,17 @@ def adapt(rows: pa.Table, config: DomainConfig, seed: int) -> StageResult:
 
 
 def _pseudo_label(rows: pa.Table, vectors: np.ndarray, alive: np.ndarray, config: DomainConfig, seed: int) -> tuple[pa.Table, dict]:
-    """Turn confidently predicted unlabeled rows into labeled `pseudo_labeled` rows."""
+    """Turn confidently predicted unlabeled rows into labeled `pseudo_labeled` rows.
+
+    The labeling head counts a labeled row and its augmented children as one example (family
+    weights), as the experiment's trainers do, and each pseudo-labeled row as one.
+    """
     from model_hooks.trainers import HeadTrainer
 
     split, labels_column = column_values(rows, "split"), column_values(rows, "label")
     labeled = np.flatnonzero(alive & (split == Split.LABELED.value))
+    families = np.asarray(family_keys(rows), dtype=object)
+    labeled_weights = weights_of_families(families[labeled].tolist()) if len(labeled) else np.zeros(0)
     unlabeled = np.flatnonzero(alive & (split == Split.UNLABELED.value))
     classes = sorted(set(labels_column[labeled]))
     if len(classes) < 2 or len(unlabeled) == 0:
@@ -155,7 +161,8 @@ def _pseudo_label(rows: pa.Table, vectors: np.ndarray, alive: np.ndarray, config
             targets = unlabeled[folds == fold]
             if len(targets) == 0:
                 continue
-            probabilities = trainer.fit_predict_proba_vectors(vectors[train_rows], train_labels, vectors[targets], classes, seed)
+            weights = np.concatenate([labeled_weights, np.ones(len(train_rows) - len(labeled))])
+            probabilities = trainer.fit_predict_proba_vectors(vectors[train_rows], train_labels, vectors[targets], classes, seed, weights)
             for row, p in zip(targets, probabilities):
                 proposals[int(row)] = (classes[int(p.argmax())], float(p.max()))
         chosen = _select(proposals, cap, threshold, config.balance)

@@ -94,9 +94,9 @@ def test_pseudo_labels_never_come_from_a_model_that_saw_the_row(monkeypatch):
     seen = []
     real = HeadTrainer.fit_predict_proba_vectors
 
-    def spy(self, train_x, train_labels, test_x, labels, seed):
+    def spy(self, train_x, train_labels, test_x, labels, seed, weights=None):
         seen.append((np.asarray(train_x).copy(), np.asarray(test_x).copy()))
-        return real(self, train_x, train_labels, test_x, labels, seed)
+        return real(self, train_x, train_labels, test_x, labels, seed, weights)
 
     monkeypatch.setattr(HeadTrainer, "fit_predict_proba_vectors", spy)
     config = DomainConfig(relevance_filter=False, pseudo_min_confidence=0.5, pseudo_rounds=3, balance=False, pseudo_per_class=10)
@@ -108,6 +108,29 @@ def test_pseudo_labels_never_come_from_a_model_that_saw_the_row(monkeypatch):
     pseudo = result.kept.filter(pc.equal(result.kept.column("origin"), "pseudo_labeled")).to_pylist()
     assert pseudo and all(r["split"] == "labeled" and r["op"] == "pseudo_label" and r["label_agreement"] >= 0.5 for r in pseudo)
     assert result.stats["rows_in"] == result.kept.num_rows + result.rejected.num_rows
+
+
+def test_pseudo_labeler_counts_a_parent_and_its_children_as_one_example(monkeypatch):
+    import pyarrow as pa
+
+    unlabeled = [(f"{text} Follow-up report {i}.", None, "unlabeled") for i, text in enumerate(CARDIO * 2 + NEURO * 2)]
+    rows = labeled_rows(extra=unlabeled)
+    parent = rows.to_pylist()[0]
+    children = [{**parent, "id": f"child{i}", "text": f"{parent['text']} Variant {i}.", "origin": "augmented",
+                 "op": "eda", "parent_id": parent["id"]} for i in range(2)]
+    rows = pa.Table.from_pylist(rows.to_pylist() + children, schema=rows.schema)
+    originals = sum(1 for r in rows.to_pylist() if r["split"] == "labeled") - len(children)
+    weights_seen = []
+    real = HeadTrainer.fit_predict_proba_vectors
+
+    def spy(self, train_x, train_labels, test_x, labels, seed, weights=None):
+        weights_seen.append(np.asarray(weights))
+        return real(self, train_x, train_labels, test_x, labels, seed, weights)
+
+    monkeypatch.setattr(HeadTrainer, "fit_predict_proba_vectors", spy)
+    adapt(rows, DomainConfig(relevance_filter=False, pseudo_min_confidence=0.5), seed=0)
+    first = weights_seen[0]  # round one: labeled rows only
+    assert sorted(first.tolist()).count(1 / 3) == 3 and first.sum() == pytest.approx(originals)
 
 
 def test_pseudo_label_cap_and_balance():

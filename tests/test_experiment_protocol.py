@@ -4,11 +4,11 @@ import pyarrow.compute as pc
 import pytest
 
 from experiments.metrics import classification_scores, mean_confidence_interval
-from experiments.runner import training_weights
+from experiments.runner import training_families
 from experiments.sampling import SamplingError, draw_k_shot
 from model_hooks.trainers import HeadTrainer, SetFitTrainer
 from row_fixtures import make_rows
-from schemas.rows import family_weights
+from schemas.rows import family_keys, family_weights
 
 
 def pool_rows():
@@ -110,8 +110,9 @@ def test_family_weights_give_a_row_and_its_children_one_unit():
     assert weights.sum() == 4  # p1's family, p2, the child whose parent is gone, the pseudo-labeled row
 
 
-def test_training_weights_only_for_trainers_that_use_them():
+def test_training_families_only_for_trainers_that_use_them():
     rows = family_rows()
-    assert training_weights(rows, HeadTrainer(), "family").tolist() == family_weights(rows).tolist()
-    assert training_weights(rows, HeadTrainer(), "uniform") is None
-    assert training_weights(rows, SetFitTrainer(), "family") is None
+    assert family_keys(rows) == ["p1", "p2", "p1", "p1", "p1", "gone", "pseudo"]
+    assert training_families(rows, HeadTrainer(), "family") == family_keys(rows)
+    assert training_families(rows, HeadTrainer(), "uniform") is None
+    assert training_families(rows, SetFitTrainer(), "family") is None

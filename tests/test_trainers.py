@@ -85,7 +85,7 @@ def test_head_trainer_weights_n_copies_at_one_nth_like_the_row_once(embedder):
     assert np.abs(unweighted - alone).max() > 1e-3  # the copies do move an unweighted fit
 
 
-def test_weights_must_be_positive_one_per_row_and_only_for_trainers_that_use_them(embedder):
+def test_weights_must_be_positive_one_per_row_and_families_only_for_trainers_that_use_them(embedder):
     train, _ = split_data()
     x = embedder.embed([t for t, _ in train])
     y = [l for _, l in train]
@@ -93,8 +93,37 @@ def test_weights_must_be_positive_one_per_row_and_only_for_trainers_that_use_the
         HeadTrainer().fit_weights(x, y, sorted(TOPICS), 0, np.ones(len(y) - 1))
     with pytest.raises(ValueError, match="positive"):
         HeadTrainer().fit_weights(x, y, sorted(TOPICS), 0, np.zeros(len(y)))
-    with pytest.raises(ValueError, match="does not use row weights"):
-        SetFitTrainer().fit_predict([t for t, _ in train], y, ["a"], sorted(TOPICS), 0, np.ones(len(y)))
+    with pytest.raises(ValueError, match="does not use families"):
+        SetFitTrainer().fit_predict([t for t, _ in train], y, ["a"], sorted(TOPICS), 0, [str(i) for i in range(len(y))])
+
+
+def test_head_trainer_with_families_fits_like_family_weights(embedder):
+    train, test = split_data()
+    labels = sorted(TOPICS)
+    texts, y = [t for t, _ in train], [l for _, l in train]
+    families = ["a", "a", "a"] + [str(i) for i in range(3, len(y))]
+    trainer = HeadTrainer(embedding_mode="truncate")
+    x, x_test = embedder.embed(texts), embedder.embed([t for t, _ in test])
+    weighted = trainer.fit_predict_vectors(x, y, x_test, labels, 0, np.array([1 / 3] * 3 + [1.0] * (len(y) - 3)))
+    assert trainer.fit_predict(texts, y, [t for t, _ in test], labels, 0, families) == weighted
+
+
+def test_finetune_check_slice_holds_out_whole_families_and_matches_the_row_split_without_them():
+    from model_hooks.trainers import _stratified_family_split
+
+    targets = np.array([0] * 10 + [1] * 10)
+    singletons = [str(i) for i in range(20)]
+    fit, check = _stratified_family_split(targets, singletons, 0.2, seed=3)
+    assert len(check) == 4 and sorted(targets[check]) == [0, 0, 1, 1]
+    assert sorted(np.concatenate([fit, check]).tolist()) == list(range(20))
+    # rows 0-4 are one family (a parent and four children), as are 10-14
+    families = ["p0"] * 5 + [str(i) for i in range(5, 10)] + ["p1"] * 5 + [str(i) for i in range(15, 20)]
+    for seed in range(10):
+        fit, check = _stratified_family_split(targets, families, 0.2, seed)
+        for family in ("p0", "p1"):
+            members = {i for i, f in enumerate(families) if f == family}
+            assert members <= set(check.tolist()) or members <= set(fit.tolist())
+        assert set(targets[check].tolist()) == {0, 1}
 
 
 @pytest.mark.slow
