@@ -10,15 +10,19 @@ from experiments.metrics import mean_confidence_interval
 from flows.run_folder import atomic_write_bytes
 
 RECORD_KEY = ("dataset", "trainer", "arm", "k", "seed", "embedding_mode")
+# A rerun of a cell replaces every record of the cell: an arm it no longer has (an op that made
+# no children this time) must not survive from an older run.
+CELL_KEY = ("dataset", "trainer", "k", "seed", "embedding_mode")
 
 
-def merge_records(path: Path, new: list[dict], key: tuple[str, ...] = RECORD_KEY) -> list[dict]:
-    """Existing records of `path` with those of the same `key` replaced by `new`; written back sorted by `key`."""
+def merge_records(path: Path, new: list[dict], key: tuple[str, ...] = RECORD_KEY, replace: tuple[str, ...] = CELL_KEY) -> list[dict]:
+    """Existing records of `path` minus those sharing a `replace` group with `new`, plus `new`;
+    written back sorted by `key`."""
     old = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()] if path.exists() else []
-    cell = lambda record: tuple(record.get(field) for field in key)  # noqa: E731
-    replaced = {cell(record) for record in new}
-    kept = [record for record in old if cell(record) not in replaced]
-    order = lambda record: tuple((0, v, "") if isinstance(v, (int, float)) else (1, 0, str(v)) for v in cell(record))  # noqa: E731
+    values = lambda record, fields: tuple(record.get(field) for field in fields)  # noqa: E731
+    replaced = {values(record, replace) for record in new}
+    kept = [record for record in old if values(record, replace) not in replaced]
+    order = lambda record: tuple((0, v, "") if isinstance(v, (int, float)) else (1, 0, str(v)) for v in values(record, key))  # noqa: E731
     merged = sorted(kept + new, key=order)
     atomic_write_bytes(path, "".join(json.dumps(record, sort_keys=True) + "\n" for record in merged).encode("utf-8"))
     return merged

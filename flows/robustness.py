@@ -68,7 +68,7 @@ def robustness_flow(config: RunConfig, run_id: str | None = None) -> dict:
     records = robustness_task(config, raw_path, labels)
     results_dir = Path(config.experiment.results_dir)
     path = results_dir / f"robustness_{config.dataset_name}.jsonl"
-    merged = merge_records(path, records, RECORD_KEY)
+    merged = merge_records(path, records, RECORD_KEY, replace=RECORD_KEY)
     table = summary_table(merged)
     title = f"# Robustness: {config.dataset_name}\n\nAttack success rate on the same eval rows, `head` trainer (mean over seeds).\n\n"
     atomic_write_bytes(results_dir / f"robustness_{config.dataset_name}.md", (title + table).encode("utf-8"))

@@ -116,3 +116,15 @@ def test_training_families_only_for_trainers_that_use_them():
     assert training_families(rows, HeadTrainer(), "family") == family_keys(rows)
     assert training_families(rows, HeadTrainer(), "uniform") is None
     assert training_families(rows, SetFitTrainer(), "family") is None
+
+
+def test_rerunning_a_cell_replaces_all_its_records_and_keeps_other_cells(tmp_path):
+    from experiments.report import merge_records
+
+    def record(arm, seed, f1):
+        return {"dataset": "d", "trainer": "head", "arm": arm, "k": 10, "seed": seed, "embedding_mode": "truncate", "macro_f1": f1}
+
+    path = tmp_path / "experiment_d.jsonl"
+    merge_records(path, [record("raw", 0, 0.5), record("curated", 0, 0.6), record("without:keyboard", 0, 0.6), record("raw", 1, 0.4)])
+    merged = merge_records(path, [record("raw", 0, 0.5), record("curated", 0, 0.7)])
+    assert sorted((r["arm"], r["seed"], r["macro_f1"]) for r in merged) == [("curated", 0, 0.7), ("raw", 0, 0.5), ("raw", 1, 0.4)]
