@@ -23,7 +23,6 @@ import argparse
 import json
 import multiprocessing
 import os
-import resource
 import threading
 import time
 import uuid
@@ -123,11 +122,6 @@ def clean_in_process(path: str) -> dict:
             "rejected": result.rejected.num_rows, "rejected_ids": None}
 
 
-def _cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
 def clean_with_flow(path: str, runner: str, workers: int, shard_rows: int) -> dict:
     """The curate flow's sharded cleaning on `runner`, timed phase by phase.
 
@@ -148,9 +142,9 @@ def clean_with_flow(path: str, runner: str, workers: int, shard_rows: int) -> di
 
     @task(name="timed-clean-shard", cache_policy=NO_CACHE)
     def timed_clean_shard(config: CleaningConfig, shard_path: str) -> tuple[str, float, float]:
-        cpu, started = _cpu_seconds(), time.perf_counter()
+        cpu, started = time.process_time(), time.perf_counter()
         out = clean_shard_task.fn(config, shard_path)
-        return out, time.perf_counter() - started, _cpu_seconds() - cpu
+        return out, time.perf_counter() - started, time.process_time() - cpu
 
     @flow(name="bench-sharded-clean")
     def sharded_clean(table_path: str, shard_dir: str) -> dict:
