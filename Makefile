@@ -15,7 +15,7 @@ export HF_DATASETS_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install resources browser demo test bench bench-clean bench-scaling bench-embed bench-augment bench-experiment bench-robustness bench-validation bench-pseudo-labels bench-weighting bench-finetune bench-setfit bench-setfit-curated clean-runs
+.PHONY: install resources browser demo test bench bench-clean bench-scaling bench-embed bench-augment bench-experiment bench-robustness bench-validation bench-pseudo-labels bench-weighting bench-finetune bench-finetune-curated bench-setfit bench-setfit-curated clean-runs
 
 install: $(INSTALLED)
 
@@ -85,6 +85,9 @@ bench-validation: install resources
 
 bench-finetune: install resources
 	$(VENV)/bin/pdap experiment --config configs/finetune_baseline.yaml
+
+bench-finetune-curated: install resources
+	$(VENV)/bin/pdap experiment --config configs/finetune_curated.yaml
 
 bench-setfit-curated: install resources
 	$(VENV)/bin/pdap experiment --config configs/setfit_curated.yaml
