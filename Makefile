@@ -15,7 +15,7 @@ export HF_DATASETS_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install resources browser demo test bench bench-clean bench-scaling bench-embed bench-augment bench-experiment bench-robustness bench-validation bench-pseudo-labels bench-weighting bench-finetune bench-finetune-curated bench-setfit bench-setfit-curated clean-runs
+.PHONY: install resources browser demo test bench bench-clean bench-scaling bench-embed bench-augment bench-experiment bench-robustness bench-validation bench-pseudo-labels bench-pseudo-methods bench-weighting bench-finetune bench-finetune-curated bench-setfit bench-setfit-curated clean-runs
 
 install: $(INSTALLED)
 
@@ -79,6 +79,9 @@ bench-robustness: install resources
 
 bench-pseudo-labels: install resources
 	$(PY) benchmarks/pseudo_label_sweep.py --k 10 --k 25 --caps 1 5 --rounds 1 --confidences 0.3 0.4 --balance true false --out pseudo_label_sweep_confidence
+
+bench-pseudo-methods: install resources
+	$(PY) benchmarks/pseudo_label_methods.py
 
 bench-validation: install resources
 	$(PY) benchmarks/validation_checks.py
