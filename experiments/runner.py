@@ -12,6 +12,7 @@ from experiments.metrics import classification_scores
 from experiments.sampling import draw_k_shot
 from model_hooks.trainers import make_trainer
 from schemas.rows import Split, family_keys
+from stages.domain_adaptation import PSEUDO_LABEL_OP
 from stages.pipeline import STAGE_NAMES, run_pipeline
 
 
@@ -36,9 +37,23 @@ def training_arms(drawn: pa.Table, config, seed: int) -> dict[str, pa.Table]:
             without, _ = run_pipeline(drawn, config, seed, skip=frozenset({stage}), memo=memo)
             arms[f"without:{stage}"] = _split(without, Split.LABELED)
         ops = arms["curated"].column("op")
-        for op in sorted(set(ops.drop_null().to_pylist())):
+        for op in ablated_ops(config, arms["curated"]):
             arms[f"without:{op}"] = arms["curated"].filter(pc.invert(pc.fill_null(pc.equal(ops, op), False)))
     return arms
+
+
+def ablated_ops(config, curated: pa.Table) -> list[str]:
+    """Every op the config runs and every op found in the curated rows.
+
+    An op whose rows were all rejected in a cell still gets its arm (then identical to `curated`, and
+    trained once), so every op is reported for every seed instead of only where it survived.
+    """
+    ops = set(curated.column("op").drop_null().to_pylist())
+    if config.augmentation.enabled:
+        ops |= set(config.augmentation.ops)
+    if config.domain.enabled and config.domain.pseudo_label:
+        ops.add(PSEUDO_LABEL_OP)
+    return sorted(ops)
 
 
 def _fingerprint(rows: pa.Table, families: list[str] | None) -> str:

@@ -8,6 +8,7 @@ import pytest
 from experiments.sampling import SamplingError
 from flows.experiment import experiment_flow
 from schemas.config import RunConfig
+from stages.augmenters import AUGMENTER_NAMES
 
 pytestmark = pytest.mark.slow
 
@@ -40,12 +41,13 @@ def test_experiment_flow_writes_paired_records_for_every_arm(data_file, tmp_path
     arms = {(r["arm"], r["seed"]) for r in records}
     stage_arms = ("raw", "curated", "without:clean", "without:augment", "without:adapt", "without:validate", "ref:tfidf_lr", "ref:frozen_lr")
     assert arms >= {(arm, seed) for arm in stage_arms for seed in (0, 1)}
-    op_arms = {arm for arm, _ in arms if arm.startswith("without:") and arm.removeprefix("without:") not in ("clean", "augment", "adapt", "validate")}
-    assert op_arms, "the curated rows of a cell hold augmented rows, so there are per-op ablation arms"
-    for record in records:
-        if record["arm"] in op_arms:
-            curated = next(r for r in records if r["arm"] == "curated" and r["seed"] == record["seed"])
-            assert record["n_train"] < curated["n_train"]
+    op_arms = {f"without:{op}" for op in AUGMENTER_NAMES} | {"without:pseudo_label"}
+    assert arms >= {(arm, seed) for arm in op_arms for seed in (0, 1)}, "every configured op is ablated in every cell"
+    for seed in (0, 1):
+        curated = next(r for r in records if r["arm"] == "curated" and r["seed"] == seed)
+        smaller = [r for r in records if r["arm"] in op_arms and r["seed"] == seed and r["n_train"] < curated["n_train"]]
+        assert smaller, "the curated rows of a cell hold augmented rows, so some op arms train on fewer rows"
+        assert all(r["n_train"] <= curated["n_train"] for r in records if r["arm"] in op_arms and r["seed"] == seed)
     for record in records:
         assert record["dataset"] == "topics" and record["trainer"] == "head" and record["k"] == 2
         assert 0.0 <= record["macro_f1"] <= 1.0 and set(record["per_class_f1"]) == set(TOPICS)
