@@ -91,9 +91,9 @@ def pseudo_labelers(vectors, texts, labeled, unlabeled, train_labels, true_unlab
         weights = np.concatenate([np.ones(len(labeled)), soft.max(axis=1)])
         soft = HeadTrainer().fit_predict_proba_vectors(vectors[np.concatenate([labeled, unlabeled])], list(train_labels) + soft.argmax(axis=1).tolist(),
                                                        vectors[unlabeled], classes, seed, weights)
-    methods["soft self-training, 2 rounds"] = (everyone, soft.argmax(axis=1), soft.max(axis=1))
+    methods["soft self-training, 2 refits on every pool row"] = (everyone, soft.argmax(axis=1), soft.max(axis=1))
     crossed = cross_fitted_round(vectors, labeled, unlabeled, train_labels, head, classes, seed)
-    methods["soft self-training, 2 cross-fitted rounds"] = (everyone, crossed.argmax(axis=1), crossed.max(axis=1))
+    methods["soft self-training, 1 cross-fitted refit"] = (everyone, crossed.argmax(axis=1), crossed.max(axis=1))
     methods["same, unweighted"] = (everyone, crossed.argmax(axis=1), np.ones(len(unlabeled)))
 
     spreading = LabelSpreading(kernel="knn", n_neighbors=20, alpha=0.99, max_iter=100)
