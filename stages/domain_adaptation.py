@@ -10,7 +10,10 @@ synonyms for the `word_vector` augmenter). The stage itself:
 - pseudo-labeling: unlabeled rows predicted with at least `pseudo_min_confidence` (default:
   twice the chance level, 2 / classes, at most 0.9) become labeled rows with
   `origin = pseudo_labeled`, at most `pseudo_per_class` per class (default: `pseudo_cap_multiple`
-  times the class's labeled originals), and with `balance` equally many per class. With several rounds, predictions are cross-fitted: the
+  times the class's labeled originals), and with `balance` equally many per class. With
+  `label_name_prior`, the labeling head's probabilities are multiplied by a zero-shot prior from
+  each row's similarity to the class names (`stages.label_names`; its temperature is fitted on the
+  labeled originals, so uninformative names give a flat prior). With several rounds, predictions are cross-fitted: the
   unlabeled rows are split in two folds by id, and a fold is labeled by a model trained only on
   the labeled rows and the other fold's pseudo-labels, so no row's label comes from a model
   that saw the row.
@@ -53,6 +56,7 @@ class DomainConfig(StrictModel):
     # the head trainer weighs classes by their counts, so unequal pseudo-label counts do not skew it
     balance: bool = False
     pseudo_rounds: int = Field(1, ge=1, le=5)
+    label_name_prior: bool = Field(True, description="weigh the labeling head's predictions by the rows' similarity to the class names")
     embedding_mode: str = Field("truncate", pattern="^(truncate|chunk_mean)$")
 
 
@@ -123,14 +127,26 @@ def adapt(rows: pa.Table, config: DomainConfig, seed: int) -> StageResult:
         stats["relevance_floor"] = round(floor, 6)
 
     if config.pseudo_label:
-        rows, pseudo_stats = _pseudo_label(rows, vectors, ledger.kept_mask, config, seed)
+        rows, pseudo_stats = _pseudo_label(rows, vectors, ledger.kept_mask, config, seed, embedder.embed)
         stats.update(pseudo_stats)
     kept = rows.filter(pa.array(ledger.kept_mask))
     stats.update({"rows_out": kept.num_rows, **ledger.counts(), "seconds": round(time.perf_counter() - started, 3)})
     return StageResult(kept=kept, rejected=ledger.rejects_table(rows, STAGE), stats=stats)
 
 
-def _pseudo_label(rows: pa.Table, vectors: np.ndarray, alive: np.ndarray, config: DomainConfig, seed: int) -> tuple[pa.Table, dict]:
+def _label_name_prior(vectors: np.ndarray, labeled_originals: np.ndarray, labels: np.ndarray, classes: list[str], embed) -> tuple[np.ndarray | None, dict]:
+    """Per-row class probabilities from the class names (None if the names tell nothing), and its stats."""
+    from stages.label_names import fit_temperature, name_text, softmax_prior
+
+    similarities = vectors @ embed([name_text(label) for label in classes]).T
+    targets = np.asarray([classes.index(label) for label in labels[labeled_originals]], dtype=int)
+    temperature = fit_temperature(similarities[labeled_originals], targets)
+    accuracy = float((similarities[labeled_originals].argmax(axis=1) == targets).mean()) if len(targets) else 0.0
+    stats = {"label_name_temperature": temperature, "label_name_accuracy": round(accuracy, 4)}
+    return (None if temperature is None else softmax_prior(similarities, temperature)), stats
+
+
+def _pseudo_label(rows: pa.Table, vectors: np.ndarray, alive: np.ndarray, config: DomainConfig, seed: int, embed) -> tuple[pa.Table, dict]:
     """Turn confidently predicted unlabeled rows into labeled `pseudo_labeled` rows.
 
     The labeling head counts a labeled row and its augmented children as one example (family
@@ -151,6 +167,9 @@ def _pseudo_label(rows: pa.Table, vectors: np.ndarray, alive: np.ndarray, config
            else int(config.pseudo_cap_multiple * (labels_column[labeled][originals] == c).sum()) for c in classes}
     threshold = config.pseudo_min_confidence if config.pseudo_min_confidence is not None else min(0.9, 2.0 / len(classes))
     folds = np.asarray([_fold(i) for i in column_values(rows, "id")[unlabeled]])
+    prior, stats = None, {}
+    if config.label_name_prior:
+        prior, stats = _label_name_prior(vectors, labeled[originals], labels_column, classes, embed)
     chosen: dict[int, tuple[str, float]] = {}
     trainer = HeadTrainer()
     for _ in range(config.pseudo_rounds):
@@ -163,12 +182,15 @@ def _pseudo_label(rows: pa.Table, vectors: np.ndarray, alive: np.ndarray, config
                 continue
             weights = np.concatenate([labeled_weights, np.ones(len(train_rows) - len(labeled))])
             probabilities = trainer.fit_predict_proba_vectors(vectors[train_rows], train_labels, vectors[targets], classes, seed, weights)
+            if prior is not None:
+                probabilities = probabilities * prior[targets]
+                probabilities /= probabilities.sum(axis=1, keepdims=True)
             for row, p in zip(targets, probabilities):
                 proposals[int(row)] = (classes[int(p.argmax())], float(p.max()))
         chosen = _select(proposals, cap, threshold, config.balance)
     rows = _promote(rows, chosen)
     per_class = {c: sum(1 for label, _ in chosen.values() if label == c) for c in classes}
-    return rows, {"pseudo_labeled": len(chosen), "pseudo_labeled_by_class": per_class}
+    return rows, {"pseudo_labeled": len(chosen), "pseudo_labeled_by_class": per_class, **stats}
 
 
 def _select(proposals: dict[int, tuple[str, float]], cap: dict[str, int], threshold: float, balance: bool) -> dict[int, tuple[str, float]]:

@@ -3,6 +3,7 @@
 import collections
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
@@ -144,12 +145,13 @@ def test_pseudo_label_cap_and_balance():
 def test_default_pseudo_label_threshold_is_twice_chance_and_cap_a_multiple_of_the_labeled_count():
     unlabeled = [(f"{text} Follow-up report {i}.", None, "unlabeled") for i, text in enumerate(CARDIO * 4 + NEURO * 4)]
     rows = labeled_rows(extra=unlabeled)
-    lenient = adapt(rows, DomainConfig(relevance_filter=False, pseudo_min_confidence=0.6), seed=0)
+    head_only = {"relevance_filter": False, "label_name_prior": False}
+    lenient = adapt(rows, DomainConfig(**head_only, pseudo_min_confidence=0.6), seed=0)
     confidences = [r["label_agreement"] for r in lenient.kept.to_pylist() if r["origin"] == "pseudo_labeled"]
     assert confidences and max(confidences) < 0.9  # this tiny model is never 90% sure...
-    default = adapt(rows, DomainConfig(relevance_filter=False), seed=0)
+    default = adapt(rows, DomainConfig(**head_only), seed=0)
     assert default.stats["pseudo_labeled"] == 0  # ...and two classes need min(0.9, 2 / 2)
-    capped = adapt(rows, DomainConfig(relevance_filter=False, pseudo_min_confidence=0.01, pseudo_cap_multiple=1.0), seed=0)
+    capped = adapt(rows, DomainConfig(**head_only, pseudo_min_confidence=0.01, pseudo_cap_multiple=1.0), seed=0)
     counts = collections.Counter(r["label"] for r in capped.kept.to_pylist() if r["origin"] == "pseudo_labeled")
     assert counts and max(counts.values()) == 3  # three labeled originals per class
     assert len(confidences) > 6  # the default cap (5 x 3 per class) let more through
@@ -169,3 +171,38 @@ def test_parent_cap_augments_at_most_that_many_rows_per_class_drawn_by_seed():
     assert parents_of_children(0) == picked
     assert {frozenset(parents_of_children(seed)) for seed in range(6)} != {frozenset(picked)}
     assert len(parents_of_children(0, config.model_copy(update={"max_parents_per_class": None}))) == 6
+
+
+def _pool_rows(cardio_name, neuro_name):
+    unlabeled = [(f"{text} Follow-up report {i}.", None, "unlabeled") for i, text in enumerate(CARDIO * 4 + NEURO * 4)]
+    rows = labeled_rows(extra=unlabeled).to_pylist()
+    names = {"cardio": cardio_name, "neuro": neuro_name}
+    for row in rows:
+        row["label"] = names.get(row["label"], row["label"])
+    return pa.Table.from_pylist(rows, schema=labeled_rows().schema)
+
+
+def _pseudo_labels(result):
+    return {r["text"]: (r["label"], r["label_agreement"]) for r in result.kept.to_pylist() if r["origin"] == "pseudo_labeled"}
+
+
+def test_class_names_that_fit_the_rows_sharpen_the_pseudo_labels():
+    rows = _pool_rows("heart disease", "brain and nerve disease")
+    with_names = adapt(rows, DomainConfig(relevance_filter=False), seed=0)
+    head_only = adapt(rows, DomainConfig(relevance_filter=False, label_name_prior=False), seed=0)
+    assert with_names.stats["label_name_accuracy"] == 1.0 and with_names.stats["label_name_temperature"] is not None
+    assert head_only.stats["pseudo_labeled"] == 0  # the head alone never reaches the default 2 / 2 classes
+    labels = _pseudo_labels(with_names)
+    assert len(labels) == 24  # every pool row (12 per class, under the cap of 5 x 3 labeled originals)
+    for text, (label, confidence) in labels.items():
+        assert label == ("heart disease" if any(text.startswith(t) for t in CARDIO) else "brain and nerve disease")
+        assert confidence >= 0.9
+
+
+def test_class_names_that_contradict_the_rows_leave_the_pseudo_labels_as_the_head_makes_them():
+    rows = _pool_rows("brain and nerve disease", "heart disease")  # each class named after the other one
+    config = {"relevance_filter": False, "pseudo_min_confidence": 0.55}
+    with_names = adapt(rows, DomainConfig(**config), seed=0)
+    head_only = adapt(rows, DomainConfig(**config, label_name_prior=False), seed=0)
+    assert with_names.stats["label_name_accuracy"] == 0.0 and with_names.stats["label_name_temperature"] is None
+    assert _pseudo_labels(with_names) == _pseudo_labels(head_only) != {}
