@@ -12,6 +12,9 @@ from __future__ import annotations
 import numpy as np
 
 TEMPERATURES = np.geomspace(0.005, 2.0, 40)
+# Likelihood-ratio test of the fitted temperature against the flat prior: chi-square with one
+# degree of freedom at 5%. Names that fit a handful of labeled rows only by chance stay unused.
+LIKELIHOOD_RATIO_CRITICAL = 3.84
 
 
 def name_text(label: str) -> str:
@@ -30,15 +33,20 @@ def softmax_prior(similarities: np.ndarray, temperature: float) -> np.ndarray:
 def fit_temperature(similarities: np.ndarray, targets: np.ndarray, weights: np.ndarray | None = None) -> float | None:
     """The temperature that maximises the (weighted) likelihood of the labeled rows' classes.
 
-    None when no temperature on the grid beats the flat prior: the names carry no signal.
+    None when the best temperature on the grid does not beat the flat prior significantly (a
+    likelihood-ratio test at 5%, with the total weight as the number of rows): the names carry no
+    usable signal.
     """
     weights = np.ones(len(targets)) if weights is None else np.asarray(weights, dtype=float)
     if len(targets) == 0 or weights.sum() <= 0:
         return None
-    best_loss, best = float(np.log(similarities.shape[1])), None
+    flat_loss = float(np.log(similarities.shape[1]))
+    best_loss, best = flat_loss, None
     for temperature in TEMPERATURES:
         probabilities = softmax_prior(similarities, temperature)[np.arange(len(targets)), targets]
         loss = float(-(weights * np.log(np.maximum(probabilities, 1e-300))).sum() / weights.sum())
         if loss < best_loss:
             best_loss, best = loss, float(temperature)
+    if 2 * weights.sum() * (flat_loss - best_loss) < LIKELIHOOD_RATIO_CRITICAL:
+        return None
     return best
