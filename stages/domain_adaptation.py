@@ -13,10 +13,10 @@ synonyms for the `word_vector` augmenter). The stage itself:
   times the class's labeled originals), and with `balance` equally many per class. With
   `label_name_prior`, the labeling head's probabilities are multiplied by a zero-shot prior from
   each row's similarity to the class names (`stages.label_names`; its temperature is fitted on the
-  labeled originals, so uninformative names give a flat prior). With several rounds, predictions are cross-fitted: the
-  unlabeled rows are split in two folds by id, and a fold is labeled by a model trained only on
-  the labeled rows and the other fold's pseudo-labels, so no row's label comes from a model
-  that saw the row.
+  labeled originals, and names that do not fit them significantly better than chance are not
+  used). With several rounds, predictions are cross-fitted: the unlabeled rows are split in two
+  folds by id, and a fold is labeled by a model trained only on the labeled rows and the other
+  fold's pseudo-labels, so no row's label comes from a model that saw the row.
 """
 
 from __future__ import annotations
