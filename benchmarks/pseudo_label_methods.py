@@ -30,15 +30,13 @@ ZERO_SHOT = "class names alone: nearest class name, no training (for reference)"
 
 
 def most_confident(probabilities: np.ndarray, per_class: int, threshold: float = 0.0, allowed: np.ndarray | None = None) -> dict[int, int]:
-    """Row position -> class index: the most confident predictions of each class, capped."""
+    """Row position -> class index: the stage's selection rule (most confident per class, capped) on a probability matrix."""
+    from stages.domain_adaptation import select_pseudo_labels
+
     predicted, confidence = probabilities.argmax(axis=1), probabilities.max(axis=1)
-    eligible = confidence >= threshold if allowed is None else (confidence >= threshold) & allowed
-    chosen = {}
-    for label in range(probabilities.shape[1]):
-        members = np.flatnonzero(eligible & (predicted == label))
-        for row in members[np.argsort(-confidence[members], kind="stable")][:per_class]:
-            chosen[int(row)] = label
-    return chosen
+    proposals = {row: (int(predicted[row]), float(confidence[row])) for row in range(len(probabilities)) if allowed is None or allowed[row]}
+    chosen = select_pseudo_labels(proposals, dict.fromkeys(range(probabilities.shape[1]), per_class), threshold, balance=False)
+    return {row: label for row, (label, _) in chosen.items()}
 
 
 def tfidf_probabilities(texts: list[str], labeled: np.ndarray, targets: np.ndarray, train_labels: list[int], n_classes: int, seed: int) -> np.ndarray:
@@ -71,13 +69,13 @@ def cross_fitted_round(vectors, labeled, unlabeled, train_labels, previous, clas
 
 
 def with_name_prior(head, vectors, labeled, unlabeled, train_labels, name_vectors):
-    """The head's probabilities times the stage's class-name prior (`stages.label_names`)."""
-    from stages.label_names import fit_temperature, softmax_prior
+    """The head's probabilities times the stage's class-name prior (`stages.label_names.name_prior`)."""
+    from stages.label_names import name_prior
 
-    temperature = fit_temperature(vectors[labeled] @ name_vectors.T, np.asarray(train_labels))
-    if temperature is None:
+    prior, _ = name_prior(vectors[unlabeled], vectors[labeled], np.asarray(train_labels), name_vectors)
+    if prior is None:
         return head
-    combined = head * softmax_prior(vectors[unlabeled] @ name_vectors.T, temperature)
+    combined = head * prior
     return combined / combined.sum(axis=1, keepdims=True)
 
 
@@ -86,6 +84,7 @@ def pseudo_labelers(vectors, texts, labeled, unlabeled, train_labels, true_unlab
     from sklearn.semi_supervised import LabelSpreading
 
     from model_hooks.trainers import HeadTrainer
+    from stages.domain_adaptation import default_min_confidence
 
     n_classes = len(name_vectors)
     classes = list(range(n_classes))
@@ -96,7 +95,7 @@ def pseudo_labelers(vectors, texts, labeled, unlabeled, train_labels, true_unlab
         rows = np.fromiter(chosen, dtype=int, count=len(chosen))
         return rows, np.asarray([chosen[r] for r in rows], dtype=int), np.ones(len(rows))
 
-    threshold = min(0.9, 2.0 / n_classes)
+    threshold = default_min_confidence(n_classes)
     methods = {
         HEAD_ALONE: hard(most_confident(head, cap, threshold)),
         STAGE_DEFAULT: hard(most_confident(with_name_prior(head, vectors, labeled, unlabeled, train_labels, name_vectors), cap, threshold)),

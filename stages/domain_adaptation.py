@@ -136,14 +136,18 @@ def adapt(rows: pa.Table, config: DomainConfig, seed: int) -> StageResult:
 
 def _label_name_prior(vectors: np.ndarray, labeled_originals: np.ndarray, labels: np.ndarray, classes: list[str], embed) -> tuple[np.ndarray | None, dict]:
     """Per-row class probabilities from the class names (None if the names tell nothing), and its stats."""
-    from stages.label_names import fit_temperature, name_text, softmax_prior
+    from stages.label_names import name_prior, name_text
 
-    similarities = vectors @ embed([name_text(label) for label in classes]).T
+    names = embed([name_text(label) for label in classes])
     targets = np.asarray([classes.index(label) for label in labels[labeled_originals]], dtype=int)
-    temperature = fit_temperature(similarities[labeled_originals], targets)
-    accuracy = float((similarities[labeled_originals].argmax(axis=1) == targets).mean()) if len(targets) else 0.0
-    stats = {"label_name_temperature": temperature, "label_name_accuracy": round(accuracy, 4)}
-    return (None if temperature is None else softmax_prior(similarities, temperature)), stats
+    prior, temperature = name_prior(vectors, vectors[labeled_originals], targets, names)
+    accuracy = float(((vectors[labeled_originals] @ names.T).argmax(axis=1) == targets).mean()) if len(targets) else 0.0
+    return prior, {"label_name_temperature": temperature, "label_name_accuracy": round(accuracy, 4)}
+
+
+def default_min_confidence(n_classes: int) -> float:
+    """Twice the chance level, at most 0.9: the pseudo-label threshold unless `pseudo_min_confidence` is set."""
+    return min(0.9, 2.0 / n_classes)
 
 
 def _pseudo_label(rows: pa.Table, vectors: np.ndarray, alive: np.ndarray, config: DomainConfig, seed: int, embed) -> tuple[pa.Table, dict]:
@@ -165,7 +169,7 @@ def _pseudo_label(rows: pa.Table, vectors: np.ndarray, alive: np.ndarray, config
     originals = column_values(rows, "origin")[labeled] == Origin.ORIGINAL.value
     cap = {c: config.pseudo_per_class if config.pseudo_per_class is not None
            else int(config.pseudo_cap_multiple * (labels_column[labeled][originals] == c).sum()) for c in classes}
-    threshold = config.pseudo_min_confidence if config.pseudo_min_confidence is not None else min(0.9, 2.0 / len(classes))
+    threshold = config.pseudo_min_confidence if config.pseudo_min_confidence is not None else default_min_confidence(len(classes))
     folds = np.asarray([_fold(i) for i in column_values(rows, "id")[unlabeled]])
     prior, stats = None, {}
     if config.label_name_prior:
@@ -187,13 +191,13 @@ def _pseudo_label(rows: pa.Table, vectors: np.ndarray, alive: np.ndarray, config
                 probabilities /= probabilities.sum(axis=1, keepdims=True)
             for row, p in zip(targets, probabilities):
                 proposals[int(row)] = (classes[int(p.argmax())], float(p.max()))
-        chosen = _select(proposals, cap, threshold, config.balance)
+        chosen = select_pseudo_labels(proposals, cap, threshold, config.balance)
     rows = _promote(rows, chosen)
     per_class = {c: sum(1 for label, _ in chosen.values() if label == c) for c in classes}
     return rows, {"pseudo_labeled": len(chosen), "pseudo_labeled_by_class": per_class, **stats}
 
 
-def _select(proposals: dict[int, tuple[str, float]], cap: dict[str, int], threshold: float, balance: bool) -> dict[int, tuple[str, float]]:
+def select_pseudo_labels(proposals: dict[int, tuple[str, float]], cap: dict[str, int], threshold: float, balance: bool) -> dict[int, tuple[str, float]]:
     """The most confident proposals per class at or above the threshold, capped, optionally balanced."""
     by_class: dict[str, list[tuple[float, int]]] = {c: [] for c in cap}
     for row, (label, confidence) in proposals.items():

@@ -50,3 +50,15 @@ def fit_temperature(similarities: np.ndarray, targets: np.ndarray, weights: np.n
     if 2 * weights.sum() * (flat_loss - best_loss) < LIKELIHOOD_RATIO_CRITICAL:
         return None
     return best
+
+
+def name_prior(vectors: np.ndarray, labeled_vectors: np.ndarray, labeled_targets: np.ndarray,
+               name_vectors: np.ndarray) -> tuple[np.ndarray | None, float | None]:
+    """Class probabilities of `vectors` from the class names, and the fitted temperature.
+
+    (None, None) when the names do not fit the labeled rows (see `fit_temperature`).
+    """
+    temperature = fit_temperature(labeled_vectors @ name_vectors.T, labeled_targets)
+    if temperature is None:
+        return None, None
+    return softmax_prior(vectors @ name_vectors.T, temperature), temperature
