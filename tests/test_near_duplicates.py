@@ -2,7 +2,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from stages.near_duplicates import MinHashParams, duplicate_groups, estimated_jaccard, minhash_signatures, optimal_bands
+from stages.near_duplicates import MinHashParams, duplicate_groups, estimated_jaccard, minhash_signatures, optimal_bands, sorted_unique
 
 WORDS = "the patient was treated with a new drug and the pain decreased over two weeks of follow up".split()
 
@@ -73,3 +73,9 @@ def test_duplicate_groups_link_near_copies_only():
 def test_threshold_is_validated():
     with pytest.raises(ValueError, match="threshold"):
         MinHashParams(threshold=1.5)
+
+
+@pytest.mark.parametrize("size", [0, 1, 1000])
+def test_sorted_unique_equals_numpy_unique(size):
+    values = np.random.default_rng(size).integers(-50, 50, size=size).astype(np.int64)
+    assert np.array_equal(sorted_unique(values), np.unique(values))
