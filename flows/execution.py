@@ -19,9 +19,30 @@ def task_runner_for(execution: ExecutionConfig):
 
     if execution.address:
         return DaskTaskRunner(address=execution.address)
-    # One thread per worker process: the work is CPU-bound Python, numpy and torch.
+    # One thread per worker process: the work is CPU-bound Python, numpy, polars and torch.
     cluster = {"n_workers": execution.workers, "threads_per_worker": 1, "processes": True, "dashboard_address": None}
     return DaskTaskRunner(cluster_kwargs=cluster)
+
+
+# Worker processes are spawned and import polars before a Nanny's `env` applies, so the thread
+# limit must be in this process's environment when they start. One thread per worker process:
+# polars would otherwise run a pool as large as the machine in every worker.
+LOCAL_WORKER_ENVIRONMENT = {"POLARS_MAX_THREADS": "1"}
+
+
+@contextmanager
+def environment(values: dict[str, str]) -> Iterator[None]:
+    """Set `values` in os.environ for the block (processes spawned in it inherit them); restore after."""
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 @contextmanager
@@ -49,5 +70,6 @@ def run_on_runner(subflow, execution: ExecutionConfig, *args):
     """Call `subflow(*args)` (from inside a flow run) with the task runner `execution` asks for."""
     if execution.runner == "local":
         return subflow.with_options(task_runner=task_runner_for(execution))(*args)
-    with workers_share_this_api():
+    spawned = {} if execution.address else LOCAL_WORKER_ENVIRONMENT
+    with workers_share_this_api(), environment(spawned):
         return subflow.with_options(task_runner=task_runner_for(execution))(*args)

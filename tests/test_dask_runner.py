@@ -72,3 +72,26 @@ def test_execution_settings_reject_an_address_without_the_dask_runner(tmp_path, 
 
     with pytest.raises(ConfigError, match="address is only used with runner: dask"):
         _config(tmp_path, request.config.rootpath, {"runner": "local", "address": "tcp://127.0.0.1:8786"})
+
+
+def test_local_dask_workers_run_one_polars_thread_each_and_the_limit_stays_out_of_this_process():
+    import os
+
+    from prefect import flow, task
+
+    from flows.execution import run_on_runner
+    from schemas.config import ExecutionConfig
+
+    pool_size = task(pl.thread_pool_size)
+
+    @flow
+    def on_workers() -> list[int]:
+        return [pool_size.submit().result() for _ in range(2)]
+
+    @flow
+    def outer() -> list[int]:
+        return run_on_runner(on_workers, ExecutionConfig(runner="dask", workers=2))
+
+    before = os.environ.get("POLARS_MAX_THREADS")
+    assert outer() == [1, 1]
+    assert os.environ.get("POLARS_MAX_THREADS") == before
