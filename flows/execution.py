@@ -24,9 +24,10 @@ def task_runner_for(execution: ExecutionConfig):
     return DaskTaskRunner(cluster_kwargs=cluster)
 
 
-# Worker processes are spawned and import polars before a Nanny's `env` applies, so the thread
-# limit must be in this process's environment when they start. One thread per worker process:
-# polars would otherwise run a pool as large as the machine in every worker.
+# Spawned worker processes may import polars (re-importing the main module) before a Nanny's
+# `env` applies, so the thread limit must be in this process's environment when they start. One
+# thread per worker process: polars would otherwise run a pool as large as the machine in every
+# worker. This process keeps its pool: polars fixes its size at import, which the flow's modules did.
 LOCAL_WORKER_ENVIRONMENT = {"POLARS_MAX_THREADS": "1"}
 
 
