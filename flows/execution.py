@@ -46,31 +46,25 @@ def environment(values: dict[str, str]) -> Iterator[None]:
                 os.environ[name] = value
 
 
-@contextmanager
-def workers_share_this_api() -> Iterator[None]:
-    """Inside a flow run: let worker processes spawned in this block report to this run's Prefect API.
+def api_for_workers() -> dict[str, str]:
+    """Inside a flow run: the environment that lets worker processes report to this run's Prefect API.
 
     Without PREFECT_API_URL a spawned Dask worker starts a temporary Prefect server of its own
     (seconds of start-up and hundreds of megabytes per worker). Workers of a remote scheduler
-    need PREFECT_API_URL set to a server they can reach; this block does not change a set value.
+    need PREFECT_API_URL set to a server they can reach; a set value is left as it is.
     """
     from prefect.client.orchestration import get_client
 
     if os.environ.get("PREFECT_API_URL"):
-        yield
-        return
+        return {}
     with get_client(sync_client=True) as client:
-        os.environ["PREFECT_API_URL"] = str(client.api_url)
-    try:
-        yield
-    finally:
-        os.environ.pop("PREFECT_API_URL", None)
+        return {"PREFECT_API_URL": str(client.api_url)}
 
 
 def run_on_runner(subflow, execution: ExecutionConfig, *args):
     """Call `subflow(*args)` (from inside a flow run) with the task runner `execution` asks for."""
     if execution.runner == "local":
         return subflow.with_options(task_runner=task_runner_for(execution))(*args)
-    spawned = {} if execution.address else LOCAL_WORKER_ENVIRONMENT
-    with workers_share_this_api(), environment(spawned):
+    spawned = api_for_workers() | ({} if execution.address else LOCAL_WORKER_ENVIRONMENT)
+    with environment(spawned):
         return subflow.with_options(task_runner=task_runner_for(execution))(*args)
