@@ -9,7 +9,9 @@ all its children (the Dask scheduler's nannies and workers), sampled every 0.1 s
 - `dask`: the curate flow's sharded cleaning (shard files, `clean-shard` tasks, global merge)
   on prefect-dask's DaskTaskRunner with 2 local worker processes (`system: ours`) against the
   same flow with one shard at a time in one process (`system: single_process`), timed phase by
-  phase, with the best speed-up the serial phases allow (`ceiling_speedup`).
+  phase, with the best speed-up the serial phases allow (`ceiling_speedup`), and what the machine
+  itself gives: the same shard work in one plain process against 2 (`machine_parallel_yield`, no
+  Dask or Prefect) and the speed-up that yield allows (`machine_ceiling_speedup`).
 
 Appends records to results/bench_scaling.jsonl and results/bench_dask.jsonl and rewrites their
 Markdown tables and results/bench_scaling.png.
@@ -176,11 +178,69 @@ def clean_with_flow(path: str, runner: str, workers: int, shard_rows: int) -> di
     return {**outcome, "seconds_with_startup": with_startup, "peak_rss_mb": memory.peak_bytes / 2**20}
 
 
+def _serial_seconds(single: dict) -> float:
+    return sum(single[f"{name}_seconds"] for name in PHASES if name != "shard_tasks")
+
+
 def ceiling_speedup(single: dict, workers: int) -> float:
     """The best speed-up `workers` could give over `single`: the serial phases stay as they are and the
     shard tasks split evenly over the workers at the single-process CPU cost."""
-    serial = sum(single[f"{name}_seconds"] for name in PHASES if name != "shard_tasks")
-    return single["seconds"] / (serial + single["task_cpu_seconds"] / workers)
+    return single["seconds"] / (_serial_seconds(single) + single["task_cpu_seconds"] / workers)
+
+
+def machine_ceiling_speedup(single: dict, parallel_yield: float) -> float:
+    """The speed-up over `single` if the shard tasks ran `parallel_yield` times faster (what plain worker
+    processes get from this machine) and the serial phases stayed as they are."""
+    return single["seconds"] / (_serial_seconds(single) + single["shard_tasks_seconds"] / parallel_yield)
+
+
+def _warm_worker() -> None:
+    """Import the cleaning code and load its models (the language detector) before anything is timed."""
+    from flows.shards import clean_shard_task  # noqa: F401
+    from schemas.rows import conform_rows
+    from stages.cleaning import CleaningConfig, clean_shard
+
+    clean_shard(conform_rows(short_documents(200)), CleaningConfig())
+
+
+def _clean_shard_file(path: str) -> float:
+    from flows.shards import clean_shard_task
+    from stages.cleaning import CleaningConfig
+
+    started = time.perf_counter()
+    clean_shard_task.fn(CleaningConfig(), path)
+    return time.perf_counter() - started
+
+
+def _seconds_on_pool(paths: list[str], processes: int) -> float:
+    """Seconds `processes` warmed-up spawned processes take to clean the shard files `paths` between them."""
+    with ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"), initializer=_warm_worker) as pool:
+        list(pool.map(_clean_shard_file, paths[:processes]))  # every process started and warm
+        started = time.perf_counter()
+        list(pool.map(_clean_shard_file, paths))
+        return time.perf_counter() - started
+
+
+def machine_parallel_yield(path: str, workers: int, shard_rows: int, n_shards: int) -> dict:
+    """How much faster `workers` plain processes clean the same shards than one, no Dask or Prefect involved.
+
+    The processes are set up as the two runners set them up (one polars thread per worker process,
+    the single process with polars' default pool), so the ratio bounds what any scheduler can get
+    from this machine on the shard tasks.
+    """
+    import tempfile
+
+    from flows.execution import LOCAL_WORKER_ENVIRONMENT, environment
+    from flows.shards import write_shards
+
+    table = pq.read_table(path).slice(0, n_shards * shard_rows)
+    with tempfile.TemporaryDirectory(dir=Path(path).parent) as directory:
+        paths = write_shards(table, Path(directory), "raw", shard_rows)
+        one = _seconds_on_pool(paths, 1)
+        with environment(LOCAL_WORKER_ENVIRONMENT):
+            many = _seconds_on_pool(paths, workers)
+    return {"shards": len(paths), "one_process_seconds": round(one, 2), "worker_processes_seconds": round(many, 2),
+            "yield": round(one / many, 3)}
 
 
 def in_fresh_process(function, *args) -> dict:
@@ -243,21 +303,26 @@ def dask_markdown(records: list[dict]) -> str:
         " 1.6x faster on a million short documents. Seconds per phase (write shards, shard tasks, read back,"
         " global merge); task wall/CPU are sums over the shard tasks. `ceiling`: the speed-up over one process"
         " if the shard tasks split evenly over the workers at the single-process CPU cost and the serial phases"
-        " stayed as they are. Older records have no phase timings (-).",
+        " stayed as they are. `yield`: how much faster 2 plain worker processes (no Dask, no Prefect, warmed up) clean"
+        " the same shards than one process on this machine; `machine ceiling`: the speed-up if the shard tasks ran"
+        " that much faster and the serial phases stayed as they are. Older records lack these columns (-).",
         "",
         "| date | commit | system | docs | shards | seconds | docs/s | write | tasks | read | merge | task wall | task CPU "
-        "| speed-up | ceiling | peak RSS MB | same kept ids |",
-        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        "| speed-up | ceiling | yield | machine ceiling | peak RSS MB | same kept ids |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in records:
         speedup = f"{r['speedup_vs_single_process']:.2f}x" if "speedup_vs_single_process" in r else "1.00x"
         ceiling = f"{r['ceiling_speedup']:.2f}x" if "ceiling_speedup" in r else "-"
         same = {True: "yes", False: "no"}.get(r.get("same_kept_ids_as_single_process"), "-")
+        machine_yield = f"{r['machine_parallel_yield']['yield']:.2f}x" if "machine_parallel_yield" in r else "-"
+        machine_ceiling = f"{r['machine_ceiling_speedup']:.2f}x" if "machine_ceiling_speedup" in r else "-"
         phases = " | ".join(str(r.get(key, "-")) for key in
                             [f"{name}_seconds" for name in PHASES] + ["task_wall_seconds", "task_cpu_seconds"])
         lines.append(
             f"| {r['date']} | {r['git_commit']} | {r['system']} | {r['n_docs']:,} | {r['shards']} | {r['seconds']:.1f} "
-            f"| {r['docs_per_s']:,.0f} | {phases} | {speedup} | {ceiling} | {r['peak_rss_mb']:,.0f} | {same} |"
+            f"| {r['docs_per_s']:,.0f} | {phases} | {speedup} | {ceiling} | {machine_yield} | {machine_ceiling} "
+            f"| {r['peak_rss_mb']:,.0f} | {same} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -293,6 +358,7 @@ def main() -> None:
     parser.add_argument("--dask-size", type=int, default=1_000_000, help="0 skips the Dask comparison")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--shard-rows", type=int, default=50_000)
+    parser.add_argument("--yield-shards", type=int, default=8, help="shards cleaned by 1 and by --workers plain processes")
     args = parser.parse_args()
     run_id = uuid.uuid4().hex[:8]
     # a Prefect home of its own: no other run's server database to contend with
@@ -324,6 +390,9 @@ def main() -> None:
             pair.append(record)
         pair[0]["speedup_vs_single_process"] = round(single["seconds"] / sharded["seconds"], 3)
         pair[0]["ceiling_speedup"] = round(ceiling_speedup(single, args.workers), 2)
+        machine = in_fresh_process(machine_parallel_yield, path, args.workers, args.shard_rows, args.yield_shards)
+        pair[0]["machine_parallel_yield"] = machine
+        pair[0]["machine_ceiling_speedup"] = round(machine_ceiling_speedup(single, machine["yield"]), 2)
         pair[0]["same_kept_ids_as_single_process"] = sharded["kept_ids_sha256"] == single["kept_ids_sha256"]
         print(json.dumps(pair), flush=True)
         all_dask = append("bench_dask", pair)

@@ -1,0 +1,114 @@
+"""How far pseudo-labels could take the `finetune` trainer: the k-shot draw plus every pool row with its true label.
+
+Issue 4 asks `finetune` on curated data at 100 per class for macro-F1 >= 0.63. The curated set
+adds pseudo-labeled pool rows; this benchmark trains the same trainer on the k labeled rows plus
+*every* unlabeled pool row with its true label (held back from every stage), which bounds what any
+pseudo-labeler can give it on this pool. Scored on the eval split, which nothing here trains on.
+The table sets each oracle score beside the same cell's `raw` and `curated` arms from the
+experiment's records (same draw: `draw_k_shot` depends only on the ids, k and seed).
+
+Records go to results/finetune_oracle.jsonl (one per k and seed, replaced on rerun) and .md.
+
+    python benchmarks/finetune_oracle.py [--k 100] [--seeds 0 1 2] [--config configs/finetune_curated.yaml]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+NAME = "finetune_oracle"
+EXPERIMENT = RESULTS / "experiment_medical_abstracts.jsonl"
+
+
+def oracle_record(rows, labels: list[str], k: int, seed: int) -> dict:
+    """Train `finetune` on the draw's labeled rows plus every pool row with its true label; score on eval."""
+    from experiments.metrics import classification_scores
+    from experiments.provenance import run_fields
+    from experiments.sampling import draw_k_shot
+    from model_hooks.trainers import make_trainer
+    from schemas.rows import Split
+
+    true_label = dict(zip(rows.column("id").to_pylist(), rows.column("label").to_pylist()))
+    drawn = draw_k_shot(rows, k, seed)
+    split = np.asarray(drawn.column("split").to_pylist())
+    texts, ids = drawn.column("text").to_pylist(), drawn.column("id").to_pylist()
+    train = np.flatnonzero((split == Split.LABELED.value) | (split == Split.UNLABELED.value))
+    evaluation = np.flatnonzero(split == Split.EVAL.value)
+    trainer = make_trainer("finetune", "truncate", None)
+    fields = run_fields(f"{NAME}-{k}-{seed}")
+    started = time.perf_counter()
+    predicted = trainer.fit_predict([texts[i] for i in train], [true_label[ids[i]] for i in train],
+                                    [texts[i] for i in evaluation], labels, seed)
+    scores = classification_scores([true_label[ids[i]] for i in evaluation], predicted, labels)
+    return {"trainer": "finetune", "arm": "oracle", "k": k, "seed": seed, "n_train": int(len(train)),
+            "labeled": int((split == Split.LABELED.value).sum()), "macro_f1": round(scores["macro_f1"], 6),
+            "accuracy": round(scores["accuracy"], 6), "train_seconds": round(time.perf_counter() - started, 1),
+            **fields}
+
+
+def experiment_scores(k: int, seed: int) -> dict[str, float]:
+    """macro-F1 of the experiment's `finetune` arms (raw, curated) for the same cell, where recorded."""
+    if not EXPERIMENT.is_file():
+        return {}
+    found = {}
+    for line in EXPERIMENT.read_text().splitlines():
+        record = json.loads(line)
+        if record.get("trainer") == "finetune" and record["k"] == k and record["seed"] == seed and record["arm"] in ("raw", "curated"):
+            found[record["arm"]] = record["macro_f1"]
+    return found
+
+
+def _score(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def write_markdown(records: list[dict], path: Path) -> None:
+    lines = [
+        "# `finetune` with every pool label (the pseudo-labeling bound)", "",
+        "Written by `benchmarks/finetune_oracle.py`. `oracle`: the k-shot draw plus every unlabeled pool row with"
+        " its true label; `raw` and `curated`: the same cell's arms in `experiment_medical_abstracts.jsonl`."
+        " Macro-F1 on the eval split.", "",
+        "| date | commit | k | seed | training rows | raw | curated | oracle | oracle - raw (points) | train seconds |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in sorted(records, key=lambda r: (r["k"], r["seed"])):
+        arms = experiment_scores(r["k"], r["seed"])
+        raw, curated = arms.get("raw"), arms.get("curated")
+        gain = f"{(r['macro_f1'] - raw) * 100:+.2f}" if raw is not None else "-"
+        lines.append(f"| {r['date']} | {r['git_commit']} | {r['k']} | {r['seed']} | {r['n_train']:,} "
+                     f"| {_score(raw)} | {_score(curated)} | {r['macro_f1']:.3f} | {gain} | {r['train_seconds']:,.0f} |")
+    path.write_text("\n".join(lines) + "\n")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--k", type=int, default=100)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--config", type=Path, default=ROOT / "configs" / "finetune_curated.yaml")
+    args = parser.parse_args()
+
+    from schemas.config import RunConfig
+    from stages.ingest import ingest
+
+    rows = ingest(RunConfig.load(args.config).ingest).kept
+    labels = sorted(set(rows.column("label").drop_null().to_pylist()))
+    log = RESULTS / f"{NAME}.jsonl"
+    records = [json.loads(line) for line in log.read_text().splitlines()] if log.is_file() else []
+    for seed in args.seeds:
+        record = oracle_record(rows, labels, args.k, seed)
+        records = [r for r in records if (r["k"], r["seed"]) != (args.k, seed)] + [record]
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        log.write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in records))
+        write_markdown(records, RESULTS / f"{NAME}.md")
+        print(json.dumps(record), flush=True)
+
+
+if __name__ == "__main__":
+    main()
