@@ -15,7 +15,7 @@ export HF_DATASETS_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install resources browser demo test bench bench-clean bench-scaling bench-embed bench-augment bench-experiment bench-robustness bench-validation bench-pseudo-labels bench-pseudo-methods bench-weighting bench-finetune bench-finetune-curated bench-setfit bench-setfit-curated clean-runs
+.PHONY: install resources browser demo test bench bench-clean bench-scaling bench-embed bench-augment bench-experiment bench-robustness bench-validation bench-pseudo-labels bench-pseudo-methods bench-weighting bench-finetune bench-finetune-curated bench-finetune-oracle bench-setfit bench-setfit-curated clean-runs
 
 install: $(INSTALLED)
 
@@ -91,6 +91,9 @@ bench-finetune: install resources
 
 bench-finetune-curated: install resources
 	$(VENV)/bin/pdap experiment --config configs/finetune_curated.yaml
+
+bench-finetune-oracle: install resources
+	$(PY) benchmarks/finetune_oracle.py --k 100 --seeds 0
 
 bench-setfit-curated: install resources
 	$(VENV)/bin/pdap experiment --config configs/setfit_curated.yaml
