@@ -179,6 +179,7 @@ def clean_with_flow(path: str, runner: str, workers: int, shard_rows: int) -> di
 
 
 def _serial_seconds(single: dict) -> float:
+    """Seconds of the phases outside the shard tasks (write, read back, merge)."""
     return sum(single[f"{name}_seconds"] for name in PHASES if name != "shard_tasks")
 
 
@@ -194,31 +195,36 @@ def machine_ceiling_speedup(single: dict, parallel_yield: float) -> float:
     return single["seconds"] / (_serial_seconds(single) + single["shard_tasks_seconds"] / parallel_yield)
 
 
-def _warm_worker() -> None:
-    """Import the cleaning code and load its models (the language detector) before anything is timed."""
-    from flows.shards import clean_shard_task  # noqa: F401
+def _warm_worker(started) -> None:
+    """Import the cleaning code (and Prefect, which the task wrapper needs) and load the language
+    detector; then wait until every process of the pool got this far, so timing starts with all warm."""
+    from flows.shards import clean_shard_task  # noqa: F401  (imported for its cost, not its name)
     from schemas.rows import conform_rows
     from stages.cleaning import CleaningConfig, clean_shard
 
     clean_shard(conform_rows(short_documents(200)), CleaningConfig())
+    started.wait()
 
 
-def _clean_shard_file(path: str) -> float:
+def _clean_shard_file(path: str) -> int:
+    """Clean one shard file as the flow's `clean-shard` task does; return the process id that did it."""
     from flows.shards import clean_shard_task
     from stages.cleaning import CleaningConfig
 
-    started = time.perf_counter()
     clean_shard_task.fn(CleaningConfig(), path)
-    return time.perf_counter() - started
+    return os.getpid()
 
 
-def _seconds_on_pool(paths: list[str], processes: int) -> float:
-    """Seconds `processes` warmed-up spawned processes take to clean the shard files `paths` between them."""
-    with ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"), initializer=_warm_worker) as pool:
-        list(pool.map(_clean_shard_file, paths[:processes]))  # every process started and warm
+def _seconds_on_pool(paths: list[str], processes: int) -> tuple[float, int]:
+    """Seconds `processes` warmed-up spawned processes take to clean the shard files `paths` between
+    them, and how many of the processes did some of it."""
+    context = multiprocessing.get_context("spawn")
+    warm = context.Barrier(processes)
+    with ProcessPoolExecutor(processes, mp_context=context, initializer=_warm_worker, initargs=(warm,)) as pool:
+        list(pool.map(_clean_shard_file, paths[:processes]))  # starts the processes; returns once all are warm
         started = time.perf_counter()
-        list(pool.map(_clean_shard_file, paths))
-        return time.perf_counter() - started
+        workers = set(pool.map(_clean_shard_file, paths))
+        return time.perf_counter() - started, len(workers)
 
 
 def machine_parallel_yield(path: str, workers: int, shard_rows: int, n_shards: int) -> dict:
@@ -233,14 +239,16 @@ def machine_parallel_yield(path: str, workers: int, shard_rows: int, n_shards: i
     from flows.execution import LOCAL_WORKER_ENVIRONMENT, environment
     from flows.shards import write_shards
 
+    if n_shards % workers:
+        raise ValueError(f"{n_shards} shards do not split evenly over {workers} processes")
     table = pq.read_table(path).slice(0, n_shards * shard_rows)
     with tempfile.TemporaryDirectory(dir=Path(path).parent) as directory:
         paths = write_shards(table, Path(directory), "raw", shard_rows)
-        one = _seconds_on_pool(paths, 1)
+        one, _ = _seconds_on_pool(paths, 1)
         with environment(LOCAL_WORKER_ENVIRONMENT):
-            many = _seconds_on_pool(paths, workers)
+            many, busy = _seconds_on_pool(paths, workers)
     return {"shards": len(paths), "one_process_seconds": round(one, 2), "worker_processes_seconds": round(many, 2),
-            "yield": round(one / many, 3)}
+            "processes_used": busy, "yield": round(one / many, 3)}
 
 
 def in_fresh_process(function, *args) -> dict:

@@ -5,7 +5,7 @@ adds pseudo-labeled pool rows; this benchmark trains the same trainer on the k l
 *every* unlabeled pool row with its true label (held back from every stage), which bounds what any
 pseudo-labeler can give it on this pool. Scored on the eval split, which nothing here trains on.
 The table sets each oracle score beside the same cell's `raw` and `curated` arms from the
-experiment's records (same draw: `draw_k_shot` depends only on the ids, k and seed).
+experiment's records (same draw: `draw_k_shot` depends only on the ids, labels, k and seed).
 
 Records go to results/finetune_oracle.jsonl (one per k and seed, replaced on rerun) and .md.
 
@@ -27,8 +27,9 @@ NAME = "finetune_oracle"
 EXPERIMENT = RESULTS / "experiment_medical_abstracts.jsonl"
 
 
-def oracle_record(rows, labels: list[str], k: int, seed: int) -> dict:
-    """Train `finetune` on the draw's labeled rows plus every pool row with its true label; score on eval."""
+def oracle_record(rows, labels: list[str], k: int, seed: int, settings) -> dict:
+    """Train `finetune` (with the experiment `settings` of the arms it is compared with) on the draw's
+    labeled rows plus every pool row with its true label; score on eval."""
     from experiments.metrics import classification_scores
     from experiments.provenance import run_fields
     from experiments.sampling import draw_k_shot
@@ -41,7 +42,7 @@ def oracle_record(rows, labels: list[str], k: int, seed: int) -> dict:
     texts, ids = drawn.column("text").to_pylist(), drawn.column("id").to_pylist()
     train = np.flatnonzero((split == Split.LABELED.value) | (split == Split.UNLABELED.value))
     evaluation = np.flatnonzero(split == Split.EVAL.value)
-    trainer = make_trainer("finetune", "truncate", None)
+    trainer = make_trainer("finetune", settings.embedding_mode, settings.setfit_max_pairs)
     fields = run_fields(f"{NAME}-{k}-{seed}")
     started = time.perf_counter()
     predicted = trainer.fit_predict([texts[i] for i in train], [true_label[ids[i]] for i in train],
@@ -66,10 +67,12 @@ def experiment_scores(k: int, seed: int) -> dict[str, float]:
 
 
 def _score(value: float | None) -> str:
+    """A macro-F1 to three places, or '-' where the experiment has no record."""
     return "-" if value is None else f"{value:.3f}"
 
 
 def write_markdown(records: list[dict], path: Path) -> None:
+    """The oracle records as a Markdown table, each beside its cell's raw and curated arms."""
     lines = [
         "# `finetune` with every pool label (the pseudo-labeling bound)", "",
         "Written by `benchmarks/finetune_oracle.py`. `oracle`: the k-shot draw plus every unlabeled pool row with"
@@ -97,12 +100,13 @@ def main() -> None:
     from schemas.config import RunConfig
     from stages.ingest import ingest
 
-    rows = ingest(RunConfig.load(args.config).ingest).kept
+    config = RunConfig.load(args.config)
+    rows = ingest(config.ingest).kept
     labels = sorted(set(rows.column("label").drop_null().to_pylist()))
     log = RESULTS / f"{NAME}.jsonl"
     records = [json.loads(line) for line in log.read_text().splitlines()] if log.is_file() else []
     for seed in args.seeds:
-        record = oracle_record(rows, labels, args.k, seed)
+        record = oracle_record(rows, labels, args.k, seed, config.experiment)
         records = [r for r in records if (r["k"], r["seed"]) != (args.k, seed)] + [record]
         RESULTS.mkdir(parents=True, exist_ok=True)
         log.write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in records))

@@ -25,10 +25,12 @@ def test_cpu_ceiling_splits_the_single_process_task_cpu_over_the_workers():
 
 
 def test_machine_yield_cleans_the_same_shards_in_one_and_in_two_processes(tmp_path):
+    """Slow-ish (three spawned processes, each loading the language detector) but the only real check of the pools."""
     corpus = tmp_path / "corpus.parquet"
     pq.write_table(bench_scaling.short_documents(2_000), corpus)
     measured = bench_scaling.machine_parallel_yield(str(corpus), 2, 500, 4)
     assert measured["shards"] == 4
+    assert measured["processes_used"] == 2
     assert measured["one_process_seconds"] > 0 and measured["worker_processes_seconds"] > 0
     one, many = measured["one_process_seconds"], measured["worker_processes_seconds"]  # each rounded to 0.01 s
     assert (one - 0.005) / (many + 0.005) - 0.001 <= measured["yield"] <= (one + 0.005) / (many - 0.005) + 0.001
@@ -40,6 +42,13 @@ def test_dask_table_shows_the_yield_only_where_it_was_measured():
               "peak_rss_mb": 10.0}
     old = {**common, "system": "ours", "speedup_vs_single_process": 1.1}
     new = {**old, "machine_parallel_yield": {"yield": 1.5}, "machine_ceiling_speedup": 1.3}
-    old_row, new_row = bench_scaling.dask_markdown([old, new]).splitlines()[-2:]
-    assert "| - | - |" in old_row
-    assert "| 1.50x | 1.30x |" in new_row
+    header, _, old_row, new_row = bench_scaling.dask_markdown([old, new]).splitlines()[-4:]
+    columns = [cell.strip() for cell in header.split("|")]
+    cells = {name: [[cell.strip() for cell in row.split("|")][columns.index(name)] for row in (old_row, new_row)]
+             for name in ("yield", "machine ceiling")}
+    assert cells == {"yield": ["-", "1.50x"], "machine ceiling": ["-", "1.30x"]}
+
+
+def test_machine_yield_refuses_shards_that_do_not_split_evenly(tmp_path):
+    with pytest.raises(ValueError, match="split evenly"):
+        bench_scaling.machine_parallel_yield(str(tmp_path / "unused.parquet"), 2, 500, 3)

@@ -22,3 +22,34 @@ def test_oracle_row_pairs_with_the_same_cell_of_the_experiment(tmp_path, monkeyp
     seed_0, seed_2 = table.read_text().splitlines()[-2:]
     assert "| 0.600 | 0.590 | 0.625 | +2.50 |" in seed_0
     assert "| - | - | 0.610 | - |" in seed_2
+
+
+class RecordingTrainer:
+    """Stands in for the 30-minute fine-tune: remembers what it was given, predicts the first label."""
+
+    def fit_predict(self, train_texts, train_labels, test_texts, labels, seed, families=None):
+        self.train = dict(zip(train_texts, train_labels))
+        self.test = list(test_texts)
+        return [labels[0]] * len(test_texts)
+
+
+def test_oracle_trains_on_every_pool_row_with_its_true_label_and_never_on_eval(monkeypatch):
+    import pyarrow as pa
+
+    from experiments.config import ExperimentConfig
+    from model_hooks import trainers
+
+    labels = ["a", "b"]
+    rows = pa.table({
+        "id": [f"r{i}" for i in range(10)],
+        "text": [f"text {i}" for i in range(10)],
+        "label": ["a", "a", "a", "b", "b", "b", "a", "b", "a", "b"],
+        "split": ["labeled"] * 6 + ["eval"] * 4,
+    })
+    trainer = RecordingTrainer()
+    monkeypatch.setattr(trainers, "make_trainer", lambda *args: trainer)
+    record = finetune_oracle.oracle_record(rows, labels, 1, 0, ExperimentConfig(trainer="finetune"))
+    assert trainer.train == {f"text {i}": label for i, label in enumerate(["a", "a", "a", "b", "b", "b"])}
+    assert trainer.test == [f"text {i}" for i in range(6, 10)]
+    assert (record["n_train"], record["labeled"], record["arm"]) == (6, 2, "oracle")
+    assert record["accuracy"] == 0.5  # two of the four eval rows are "a"
