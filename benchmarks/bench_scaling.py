@@ -203,7 +203,7 @@ def _warm_worker(started) -> None:
     from stages.cleaning import CleaningConfig, clean_shard
 
     clean_shard(conform_rows(short_documents(200)), CleaningConfig())
-    started.wait()
+    started.wait(timeout=600)  # raises rather than hangs if a process of the pool never gets here
 
 
 def _clean_shard_file(path: str) -> int:
