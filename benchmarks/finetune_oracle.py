@@ -7,9 +7,10 @@ pseudo-labeler can give it on this pool. Scored on the eval split, which nothing
 The table sets each oracle score beside the same cell's `raw` and `curated` arms from the
 experiment's records (same draw: `draw_k_shot` depends only on the ids, labels, k and seed).
 
-Records go to results/finetune_oracle.jsonl (one per k and seed, replaced on rerun) and .md.
+Records go to results/finetune_oracle.jsonl (one per k and seed, replaced on rerun) and .md (per
+seed, then the mean with a 95% t-interval per k; `--replot` only rewrites the .md).
 
-    python benchmarks/finetune_oracle.py [--k 100] [--seeds 0 1 2] [--config configs/finetune_curated.yaml]
+    python benchmarks/finetune_oracle.py [--k 100] [--seeds 0 1 2] [--config configs/finetune_curated.yaml] [--replot]
 """
 
 from __future__ import annotations
@@ -72,7 +73,9 @@ def _score(value: float | None) -> str:
 
 
 def write_markdown(records: list[dict], path: Path) -> None:
-    """The oracle records as a Markdown table, each beside its cell's raw and curated arms."""
+    """The oracle records as a Markdown table, each beside its cell's raw and curated arms, and their mean per k."""
+    from experiments.metrics import mean_confidence_interval
+
     lines = [
         "# `finetune` with every pool label (the pseudo-labeling bound)", "",
         "Written by `benchmarks/finetune_oracle.py`. `oracle`: the k-shot draw plus every unlabeled pool row with"
@@ -81,12 +84,18 @@ def write_markdown(records: list[dict], path: Path) -> None:
         "| date | commit | k | seed | training rows | raw | curated | oracle | oracle - raw (points) | train seconds |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for r in sorted(records, key=lambda r: (r["k"], r["seed"])):
+    ordered = sorted(records, key=lambda r: (r["k"], r["seed"]))
+    for r in ordered:
         arms = experiment_scores(r["k"], r["seed"])
         raw, curated = arms.get("raw"), arms.get("curated")
         gain = f"{(r['macro_f1'] - raw) * 100:+.2f}" if raw is not None else "-"
         lines.append(f"| {r['date']} | {r['git_commit']} | {r['k']} | {r['seed']} | {r['n_train']:,} "
                      f"| {_score(raw)} | {_score(curated)} | {r['macro_f1']:.3f} | {gain} | {r['train_seconds']:,.0f} |")
+    lines += ["", "| k | seeds | oracle macro-F1 mean | std | 95% CI |", "|---:|---:|---:|---:|---|"]
+    for k in sorted({r["k"] for r in ordered}):
+        summary = mean_confidence_interval([r["macro_f1"] for r in ordered if r["k"] == k])
+        spread = "n/a | n/a" if summary["n"] < 2 else f"{summary['std']:.3f} | [{summary['ci_low']:.3f}, {summary['ci_high']:.3f}]"
+        lines.append(f"| {k} | {summary['n']} | {summary['mean']:.3f} | {spread} |")
     path.write_text("\n".join(lines) + "\n")
 
 
@@ -95,7 +104,13 @@ def main() -> None:
     parser.add_argument("--k", type=int, default=100)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--config", type=Path, default=ROOT / "configs" / "finetune_curated.yaml")
+    parser.add_argument("--replot", action="store_true", help="train nothing: rewrite the table from the records")
     args = parser.parse_args()
+    log = RESULTS / f"{NAME}.jsonl"
+    records = [json.loads(line) for line in log.read_text().splitlines()] if log.is_file() else []
+    if args.replot:
+        write_markdown(records, RESULTS / f"{NAME}.md")
+        return
 
     from schemas.config import RunConfig
     from stages.ingest import ingest
@@ -103,8 +118,6 @@ def main() -> None:
     config = RunConfig.load(args.config)
     rows = ingest(config.ingest).kept
     labels = sorted(set(rows.column("label").drop_null().to_pylist()))
-    log = RESULTS / f"{NAME}.jsonl"
-    records = [json.loads(line) for line in log.read_text().splitlines()] if log.is_file() else []
     for seed in args.seeds:
         record = oracle_record(rows, labels, args.k, seed, config.experiment)
         records = [r for r in records if (r["k"], r["seed"]) != (args.k, seed)] + [record]

@@ -18,10 +18,13 @@ def test_oracle_row_pairs_with_the_same_cell_of_the_experiment(tmp_path, monkeyp
     monkeypatch.setattr(finetune_oracle, "EXPERIMENT", experiment)
     oracle = {"date": "2026-12-02", "git_commit": "abc", "k": 100, "n_train": 1479, "train_seconds": 10.0}
     table = tmp_path / "oracle.md"
-    finetune_oracle.write_markdown([{**oracle, "seed": 0, "macro_f1": 0.625}, {**oracle, "seed": 2, "macro_f1": 0.61}], table)
-    seed_0, seed_2 = table.read_text().splitlines()[-2:]
-    assert "| 0.600 | 0.590 | 0.625 | +2.50 |" in seed_0
+    finetune_oracle.write_markdown([{**oracle, "seed": 2, "macro_f1": 0.61}, {**oracle, "seed": 0, "macro_f1": 0.62}], table)
+    lines = table.read_text().splitlines()
+    seed_0, seed_2 = (next(line for line in lines if line.startswith(f"| 2026-12-02 | abc | 100 | {seed} |")) for seed in (0, 2))
+    assert "| 0.600 | 0.590 | 0.620 | +2.00 |" in seed_0
     assert "| - | - | 0.610 | - |" in seed_2
+    assert lines.index(seed_0) < lines.index(seed_2)
+    assert lines[-1].startswith("| 100 | 2 | 0.615 | 0.007 | [")
 
 
 class RecordingTrainer:
