@@ -175,18 +175,19 @@ def drawn_parents(drawn) -> list[str]:
 
 def write_report() -> None:
     """Rewrite results/bench_augment.md and .png from results/bench_augment.jsonl."""
-    write_markdown(RESULTS / "bench_augment.jsonl", RESULTS / "bench_augment.md")
-    write_plot(RESULTS / "bench_augment.jsonl", RESULTS / "bench_augment.png")
+    records_path = RESULTS / "bench_augment.jsonl"
+    records = [json.loads(line) for line in records_path.read_text().splitlines() if line.strip()]
+    write_markdown(records, RESULTS / "bench_augment.md")
+    write_plot(records, RESULTS / "bench_augment.png")
 
 
-def write_plot(records_path: Path, png_path: Path) -> None:
+def write_plot(records: list[dict], png_path: Path) -> None:
     """Seconds per system in the latest run with a peer, split into the similarity gate and the rest."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    records = [json.loads(line) for line in records_path.read_text().splitlines() if line.strip()]
     peer_runs = {r["run_id"] for r in records if r["system"] == "nlpaug_loop"}
     paired = [r for r in records if r.get("run_id") in peer_runs]
     if not paired:
@@ -208,8 +209,7 @@ def write_plot(records_path: Path, png_path: Path) -> None:
     plt.close(figure)
 
 
-def write_markdown(records_path: Path, markdown_path: Path) -> None:
-    records = [json.loads(line) for line in records_path.read_text().splitlines() if line.strip()]
+def write_markdown(records: list[dict], markdown_path: Path) -> None:
     lines = [
         "# Augmentation throughput (500 parents, every default op, with the similarity gate)",
         "",

@@ -26,6 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 NAME = "finetune_oracle"
 EXPERIMENT = RESULTS / "experiment_medical_abstracts.jsonl"
+CELL = ("k", "seed")  # one oracle record per cell; a rerun replaces it
 
 
 def oracle_record(rows, labels: list[str], k: int, seed: int, settings) -> dict:
@@ -55,15 +56,13 @@ def oracle_record(rows, labels: list[str], k: int, seed: int, settings) -> dict:
             **fields}
 
 
-def experiment_scores(k: int, seed: int) -> dict[str, float]:
-    """macro-F1 of the experiment's `finetune` arms (raw, curated) for the same cell, where recorded."""
-    if not EXPERIMENT.is_file():
-        return {}
+def experiment_scores() -> dict[tuple[int, int], dict[str, float]]:
+    """(k, seed) -> macro-F1 of the experiment's `finetune` arms (raw, curated) in that cell, where recorded."""
     found = {}
-    for line in EXPERIMENT.read_text().splitlines():
+    for line in EXPERIMENT.read_text().splitlines() if EXPERIMENT.is_file() else []:
         record = json.loads(line)
-        if record.get("trainer") == "finetune" and record["k"] == k and record["seed"] == seed and record["arm"] in ("raw", "curated"):
-            found[record["arm"]] = record["macro_f1"]
+        if record.get("trainer") == "finetune" and record["arm"] in ("raw", "curated"):
+            found.setdefault((record["k"], record["seed"]), {})[record["arm"]] = record["macro_f1"]
     return found
 
 
@@ -85,8 +84,9 @@ def write_markdown(records: list[dict], path: Path) -> None:
         "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     ordered = sorted(records, key=lambda r: (r["k"], r["seed"]))
+    experiment = experiment_scores()
     for r in ordered:
-        arms = experiment_scores(r["k"], r["seed"])
+        arms = experiment.get((r["k"], r["seed"]), {})
         raw, curated = arms.get("raw"), arms.get("curated")
         gain = f"{(r['macro_f1'] - raw) * 100:+.2f}" if raw is not None else "-"
         lines.append(f"| {r['date']} | {r['git_commit']} | {r['k']} | {r['seed']} | {r['n_train']:,} "
@@ -107,11 +107,11 @@ def main() -> None:
     parser.add_argument("--replot", action="store_true", help="train nothing: rewrite the table from the records")
     args = parser.parse_args()
     log = RESULTS / f"{NAME}.jsonl"
-    records = [json.loads(line) for line in log.read_text().splitlines()] if log.is_file() else []
     if args.replot:
-        write_markdown(records, RESULTS / f"{NAME}.md")
+        write_markdown([json.loads(line) for line in log.read_text().splitlines() if line.strip()], RESULTS / f"{NAME}.md")
         return
 
+    from experiments.report import merge_records
     from schemas.config import RunConfig
     from stages.ingest import ingest
 
@@ -120,10 +120,7 @@ def main() -> None:
     labels = sorted(set(rows.column("label").drop_null().to_pylist()))
     for seed in args.seeds:
         record = oracle_record(rows, labels, args.k, seed, config.experiment)
-        records = [r for r in records if (r["k"], r["seed"]) != (args.k, seed)] + [record]
-        RESULTS.mkdir(parents=True, exist_ok=True)
-        log.write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in records))
-        write_markdown(records, RESULTS / f"{NAME}.md")
+        write_markdown(merge_records(log, [record], key=CELL, replace=CELL), RESULTS / f"{NAME}.md")
         print(json.dumps(record), flush=True)
 
 
