@@ -10,6 +10,7 @@ import pyarrow.compute as pc
 
 from experiments.metrics import classification_scores
 from experiments.sampling import draw_k_shot
+from model_hooks.embedder import DEFAULT_BACKEND
 from model_hooks.trainers import make_trainer
 from schemas.rows import Split, family_keys
 from stages.domain_adaptation import PSEUDO_LABEL_OP
@@ -110,6 +111,7 @@ def run_cell(rows: pa.Table, config, labels: list[str], k: int, seed: int) -> li
                 "model": trainer.name,
                 "weighting": "uniform" if families is None else settings.sample_weighting,
                 "embedding_mode": settings.embedding_mode,
+                "embedding_backend": DEFAULT_BACKEND,  # the sentence model's backend (gate, pseudo-labels, head features)
                 "train_seconds": round(time.perf_counter() - started, 2),
             }
         )

@@ -21,7 +21,7 @@ import hashlib
 import os
 import sqlite3
 import threading
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import Literal
 
@@ -155,15 +155,27 @@ class Embedder:
         return self._encode_chunked(texts)
 
     def _encode(self, texts: list[str]) -> np.ndarray:
+        if self.backend == "torch":
+            return self._encode_sentence_transformers(texts)
+        encode = self._per_text_encoder()
+        ids = [tuple(piece) for piece in tokenizer()(texts, truncation=True, max_length=MAX_TOKENS, verbose=False)["input_ids"]]
+        # these backends run each text on its own, so texts that truncate to the same pieces get the same vector
+        distinct = list(dict.fromkeys(ids))
+        vectors = encode([list(piece) for piece in distinct])
+        row_of = {piece: row for row, piece in enumerate(distinct)}
+        return vectors[[row_of[piece] for piece in ids]]
+
+    def _per_text_encoder(self):
+        """The backend's function from token-id lists to vectors; a missing ONNX export fails here."""
         if self.backend == "torch_bf16":
-            from model_hooks import bf16_encoder
+            from model_hooks.bf16_encoder import embed_token_ids
 
-            return bf16_encoder.embed_token_ids(tokenizer()(texts, truncation=True, max_length=MAX_TOKENS, verbose=False)["input_ids"])
-        if self.backend != "torch":
-            from model_hooks.onnx_encoder import embed_token_ids, onnx_session
+            return embed_token_ids
+        from model_hooks.onnx_encoder import embed_token_ids, onnx_session
 
-            session = onnx_session(self.backend)  # a missing export fails before anything is tokenised
-            return embed_token_ids(session, tokenizer()(texts, truncation=True, max_length=MAX_TOKENS, verbose=False)["input_ids"])
+        return partial(embed_token_ids, onnx_session(self.backend))
+
+    def _encode_sentence_transformers(self, texts: list[str]) -> np.ndarray:
         return sentence_model().encode(
             texts, batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
         ).astype(np.float32)

@@ -11,6 +11,7 @@ command to run when they are missing; nothing is ever downloaded at run time.
 from __future__ import annotations
 
 from contextlib import contextmanager
+from functools import lru_cache
 
 import os
 import shutil
@@ -68,6 +69,31 @@ def textattack_offline():
     ensure_nltk_data()
     with mock.patch.object(nltk, "download", lambda *args, **kwargs: True):
         yield
+
+
+@lru_cache(maxsize=1)
+def load_wordnet():
+    """NLTK's WordNet reader over the project's WordNet 3.0, loaded once per process.
+
+    At load NLTK maps WordNet 3.0's synsets onto the loaded version's for the Open Multilingual
+    Wordnet; it skips the map when the versions match but compares the loaded version ("3.0") with
+    the corpus name "wordnet", so it rebuilds an identity map (2 s of each process's start here).
+    The project's WordNet is 3.0, so the map is skipped, as NLTK means to.
+    """
+    ensure_nltk_data()
+    from unittest import mock
+
+    from nltk.corpus import wordnet
+    from nltk.corpus.reader.wordnet import WordNetCorpusReader
+
+    original = WordNetCorpusReader.map_wn
+
+    def map_unless_3_0(reader, version="wordnet"):
+        return None if reader.get_version() == "3.0" else original(reader, version)
+
+    with mock.patch.object(WordNetCorpusReader, "map_wn", map_unless_3_0):
+        wordnet.ensure_loaded()
+    return wordnet
 
 
 def ensure_nltk_data() -> Path:

@@ -199,15 +199,23 @@ _PLAIN_WORD = re.compile(r"(?<![\w'\u2019-])[A-Za-z]+(?![\w'\u2019-])")
 _WORDNET_POS = ("n", "v", "a", "r")
 
 
-@lru_cache(maxsize=1)
 def _wordnet():
-    from model_hooks.resources import ensure_nltk_data
+    from model_hooks.resources import load_wordnet
 
-    ensure_nltk_data()
-    from nltk.corpus import wordnet
+    return load_wordnet()
 
-    wordnet.ensure_loaded()
-    return wordnet
+
+@lru_cache(maxsize=1)
+def _sense_counts() -> dict[str, int]:
+    """Tagged-corpus count per sense key, read once from WordNet's cntlist.rev: the numbers
+    `Lemma.count()` returns, without its binary search of the file on every call."""
+    from model_hooks.resources import wordnet_dir
+
+    counts = {}
+    for line in (wordnet_dir() / "cntlist.rev").read_text(encoding="utf-8").splitlines():
+        key, _sense_number, count = line.split()
+        counts[key] = int(count)
+    return counts
 
 
 _INFLECTION_PREFIX = 5
@@ -233,14 +241,14 @@ def wordnet_pos(word: str) -> tuple[str, str] | None:
     (`lemma.count()`) of its senses are summed; ties go to the POS with more synsets, then to
     noun > verb > adjective > adverb. None if WordNet does not know the word.
     """
-    wordnet = _wordnet()
+    wordnet, counts = _wordnet(), _sense_counts()
     best_key, best = None, None
     for order, pos in enumerate(_WORDNET_POS):
         lemma = wordnet.morphy(word, pos)
         synsets = wordnet.synsets(lemma, pos) if lemma else []
         if not synsets:
             continue
-        count = sum(item.count() for synset in synsets for item in synset.lemmas() if item.name().lower() == lemma)
+        count = sum(counts.get(item.key(), 0) for synset in synsets for item in synset.lemmas() if item.name().lower() == lemma)
         key = (count, len(synsets), -order)
         if best_key is None or key > best_key:
             best_key, best = key, (pos, lemma)
@@ -588,8 +596,9 @@ def _textattack_eda(strength: float):
     """
     import nltk
 
-    from model_hooks.resources import textattack_offline
+    from model_hooks.resources import load_wordnet, textattack_offline
 
+    load_wordnet()  # before TextAttack touches NLTK's WordNet, so its load takes the fast path
     with textattack_offline():
         from textattack.augmentation import EasyDataAugmenter
         from textattack.constraints import PreTransformationConstraint

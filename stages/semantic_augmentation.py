@@ -99,10 +99,10 @@ def generate_children(parents: pa.Table, config: AugmentationConfig, inputs: Aug
 def _cosine_to_parent(children: pa.Table, parent_text: dict[str, str], mode: str) -> np.ndarray:
     from model_hooks.embedder import get_embedder
 
-    embedder = get_embedder(mode)
-    child_vectors = embedder.embed(children.column("text").to_pylist())
-    parent_vectors = embedder.embed([parent_text[p] for p in children.column("parent_id").to_pylist()])
-    return (child_vectors * parent_vectors).sum(axis=1)
+    child_texts = children.column("text").to_pylist()
+    # one call: a child whose first 256 word pieces equal its parent's shares the parent's vector
+    vectors = get_embedder(mode).embed(child_texts + [parent_text[p] for p in children.column("parent_id").to_pylist()])
+    return (vectors[: len(child_texts)] * vectors[len(child_texts):]).sum(axis=1)
 
 
 @dataclass

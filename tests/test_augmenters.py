@@ -244,6 +244,18 @@ def test_wordnet_synonym_needs_no_pos_tagger(monkeypatch):
     assert wordnet_pos("xylophonics") is None
 
 
+def test_wordnet_sense_counts_are_nltks_lemma_counts():
+    from model_hooks.resources import load_wordnet
+    from stages.augmenters import _sense_counts
+
+    wordnet = load_wordnet()
+    assert wordnet.get_version() == "3.0" and wordnet.map30 is None  # the skipped OMW map is an identity for 3.0
+    lemmas = [lemma for word in ("patient", "reduce", "heart", "quickly", "blood", "run")
+              for synset in wordnet.synsets(word) for lemma in synset.lemmas()]
+    assert sum(lemma.count() for lemma in lemmas) > 0
+    assert [_sense_counts().get(lemma.key(), 0) for lemma in lemmas] == [lemma.count() for lemma in lemmas]
+
+
 def test_wordnet_synonym_keeps_capitalisation():
     text = "Physicians recorded results. Later physicians confirmed the results."
     variants = build_augmenter("wordnet_synonym", 1.0).augment(text, 4, 0, frozenset())

@@ -147,3 +147,18 @@ def test_bf16_leaves_the_callers_torch_threads_alone():
     before = torch.get_num_threads()
     bf16_encoder.embed_token_ids([[101, 2023, 102], [101, 102]])
     assert torch.get_num_threads() == before
+
+
+@pytest.mark.parametrize("backend", ["onnx", "onnx_int8"])
+def test_texts_with_the_same_first_256_pieces_are_embedded_once(backend, monkeypatch):
+    from model_hooks import onnx_encoder
+
+    runs = []
+    real = onnx_encoder.embed_token_ids
+    monkeypatch.setattr(onnx_encoder, "embed_token_ids", lambda session, ids: runs.append(len(ids)) or real(session, ids))
+    long_text = TEXTS[4]
+    same_start = long_text + " Only the tail differs, past the 256th word piece."
+    vectors = Embedder(cache_dir=None, backend=backend).embed([long_text, same_start, TEXTS[0]])
+    assert runs == [2]  # three texts, two distinct piece sequences
+    assert vectors[0].tobytes() == vectors[1].tobytes()
+    assert vectors[0].tobytes() != vectors[2].tobytes()
