@@ -15,7 +15,7 @@ export HF_DATASETS_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install resources browser demo test bench bench-clean bench-scaling bench-embed bench-augment bench-experiment bench-robustness bench-validation bench-pseudo-labels bench-pseudo-methods bench-weighting bench-finetune bench-finetune-curated bench-finetune-oracle bench-setfit bench-setfit-curated clean-runs
+.PHONY: install resources browser demo test bench bench-clean bench-scaling bench-embed bench-augment bench-experiment bench-robustness bench-validation bench-pseudo-labels bench-pseudo-methods bench-weighting bench-finetune bench-finetune-curated bench-finetune-oracle bench-embed-experiment bench-setfit bench-setfit-curated clean-runs
 
 install: $(INSTALLED)
 
@@ -66,6 +66,14 @@ bench-embed: install resources
 
 bench-experiment: install resources
 	$(VENV)/bin/pdap experiment --config configs/demo.yaml --k 10 --references tfidf_lr,frozen_lr
+
+# The default experiment under fp32 ONNX and bf16 embeddings (needs an AMX-BF16 CPU), paired cell by cell.
+bench-embed-experiment: install resources
+	for backend in onnx torch_bf16; do \
+	  PDAP_EMBEDDING_BACKEND=$$backend $(VENV)/bin/pdap experiment --config configs/demo.yaml --references tfidf_lr,frozen_lr \
+	    --results-dir benchmarks/results/embedding_backends/$$backend || exit 1; \
+	done
+	$(PY) benchmarks/embedding_backend_experiment.py
 
 # The curated arm with uniform row weights, to pair with the default experiment's family weighting.
 bench-weighting: install resources
