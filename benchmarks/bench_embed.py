@@ -31,10 +31,10 @@ import uuid
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+from model_hooks.bf16_encoder import native_bf16_cpu
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
-from model_hooks.bf16_encoder import native_bf16_cpu  # noqa: E402  (light: reads the CPU flags)
-
 # all but the first are `ours` with that backend; bf16 only where the CPU multiplies bf16 in hardware
 ARMS = ("sentence_transformers", "onnx", "onnx_int8") + (("torch_bf16",) if native_bf16_cpu() else ())
 OURS = ARMS[1:]
@@ -193,7 +193,7 @@ def build_records(texts: list[str], measured: dict[str, dict], f1: dict[str, dic
     import torch
     from experiments.provenance import run_fields
 
-    from model_hooks.onnx_encoder import available_cores
+    from model_hooks.per_text import available_cores
 
     def gap(a: str, b: str):
         return np.abs(1.0 - (measured[a]["vectors"] * measured[b]["vectors"]).sum(axis=1))
@@ -276,7 +276,7 @@ def write_markdown(records: list[dict], path: Path) -> None:
                   f"1-cos max {r['cosine_diff_vs_onnx_max']:.1e} / mean {r['cosine_diff_vs_onnx_mean']:.1e}."]
         if r.get("gate_pairs"):
             lines[-1] += (f" Augmentation gate (cosine {r['gate_thresholds'][0]} / {r['gate_thresholds'][1]}) on {r['gate_pairs']:,} "
-                          f"child/parent pairs: {r['gate_decisions_changed']} decision{'' if r['gate_decisions_changed'] == 1 else 's'} change{'s' if r['gate_decisions_changed'] == 1 else ''} ({100 * r['gate_decisions_changed_share']:.1f}%"
+                          f"child/parent pairs: decisions changed {r['gate_decisions_changed']} ({100 * r['gate_decisions_changed_share']:.1f}%"
                           + "".join(f", {k} {v}" for k, v in r["gate_changes_by_transition"].items())
                           + ").")
     path.write_text("\n".join(lines) + "\n")

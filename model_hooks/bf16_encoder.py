@@ -3,19 +3,18 @@
 The bundled MiniLM's Linear weights are cast to bfloat16 once; each forward pass runs under CPU
 autocast, so the matrix products take bf16 inputs and accumulate in fp32 on AMX, while layer norms,
 softmax, the residual stream and the mean pooling stay fp32. As in the ONNX backend, each text runs
-on its own, unpadded, on a thread limited to one intra-op thread, as many texts at once as the
-process has cores: a text's vector depends on its tokens only, never on the other texts of a call.
+on its own, unpadded, on a thread limited to one intra-op thread, as many at once as the process has
+cores (model_hooks/per_text.py): a text's vector depends on its tokens only.
 """
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
-from model_hooks.onnx_encoder import available_cores
+from model_hooks.per_text import embed_each, unit
 
 CPU_FLAGS_FILE = Path("/proc/cpuinfo")
 BF16_CPU_FLAG = "amx_bf16"
@@ -58,13 +57,10 @@ def _embed_one(model, ids: list[int]) -> np.ndarray:
     tokens = torch.tensor([ids])
     with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
         states = model(input_ids=tokens, attention_mask=torch.ones_like(tokens)).last_hidden_state[0]
-    pooled = states.float().mean(dim=0).numpy()  # no padding: every token counts
-    return pooled / max(float(np.linalg.norm(pooled)), 1e-12)
+    return unit(states.float().mean(dim=0).numpy())  # no padding: every token counts
 
 
 def embed_token_ids(token_ids: list[list[int]]) -> np.ndarray:
     """(len(token_ids), dims) float32 unit vectors, one per token-id list (with [CLS] and [SEP])."""
     model = bf16_model()
-    with ThreadPoolExecutor(available_cores(), initializer=_one_intra_op_thread) as pool:
-        vectors = list(pool.map(lambda ids: _embed_one(model, ids), token_ids))
-    return np.stack(vectors).astype(np.float32)
+    return embed_each(lambda ids: _embed_one(model, ids), token_ids, thread_initializer=_one_intra_op_thread)

@@ -160,10 +160,8 @@ class Embedder:
         encode = self._per_text_encoder()
         ids = [tuple(piece) for piece in tokenizer()(texts, truncation=True, max_length=MAX_TOKENS, verbose=False)["input_ids"]]
         # these backends run each text on its own, so texts that truncate to the same pieces get the same vector
-        distinct = list(dict.fromkeys(ids))
-        vectors = encode([list(piece) for piece in distinct])
-        row_of = {piece: row for row, piece in enumerate(distinct)}
-        return vectors[[row_of[piece] for piece in ids]]
+        row_of = {piece: row for row, piece in enumerate(dict.fromkeys(ids))}
+        return encode(list(row_of))[[row_of[piece] for piece in ids]]
 
     def _per_text_encoder(self):
         """The backend's function from token-id lists to vectors; a missing ONNX export fails here."""

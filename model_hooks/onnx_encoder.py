@@ -1,24 +1,18 @@
 """Sentence vectors from token ids with ONNX Runtime: the exported MiniLM, mean pooling, L2 norm.
 
-Each text runs on its own, unpadded, on a single-threaded session, and as many texts run at once
-as the process has cores. A text's vector thus depends on nothing but its tokens (not on the other
-texts of a call), and on 2 shared cores this beat one two-threaded session on padded batches.
+Each text runs on its own, unpadded, on a single-threaded session, as many at once as the process
+has cores (model_hooks/per_text.py), so a text's vector depends on nothing but its tokens.
 """
 
 from __future__ import annotations
 
-import os
-from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 
 import numpy as np
 
 from model_hooks.onnx_export import ONNX_INPUTS, onnx_model_file
+from model_hooks.per_text import embed_each, unit
 from model_hooks.resources import INSTALL_COMMAND, ResourceMissing
-
-
-def available_cores() -> int:
-    return len(os.sched_getaffinity(0))
 
 
 @lru_cache(maxsize=2)
@@ -44,12 +38,9 @@ def onnx_session(backend: str = "onnx"):
 def _embed_one(session, ids: list[int]) -> np.ndarray:
     tokens = np.asarray([ids], dtype=np.int64)
     feeds = dict(zip(ONNX_INPUTS, (tokens, np.ones_like(tokens), np.zeros_like(tokens))))
-    pooled = session.run(None, feeds)[0][0].mean(axis=0)  # no padding: the mask is all ones
-    return pooled / max(float(np.linalg.norm(pooled)), 1e-12)
+    return unit(session.run(None, feeds)[0][0].mean(axis=0))  # no padding: the mask is all ones
 
 
 def embed_token_ids(session, token_ids: list[list[int]]) -> np.ndarray:
     """(len(token_ids), dims) float32 unit vectors, one per token-id list (with [CLS] and [SEP])."""
-    with ThreadPoolExecutor(available_cores()) as pool:
-        vectors = list(pool.map(lambda ids: _embed_one(session, ids), token_ids))
-    return np.stack(vectors).astype(np.float32)
+    return embed_each(lambda ids: _embed_one(session, ids), token_ids)

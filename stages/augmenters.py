@@ -43,6 +43,7 @@ from typing import Protocol
 
 import numpy as np
 
+from model_hooks.resources import load_wordnet, wordnet_dir
 from stages.domain_lexicon import STOPWORDS, is_term_like
 
 AUGMENTER_NAMES = (
@@ -199,18 +200,10 @@ _PLAIN_WORD = re.compile(r"(?<![\w'\u2019-])[A-Za-z]+(?![\w'\u2019-])")
 _WORDNET_POS = ("n", "v", "a", "r")
 
 
-def _wordnet():
-    from model_hooks.resources import load_wordnet
-
-    return load_wordnet()
-
-
 @lru_cache(maxsize=1)
 def _sense_counts() -> dict[str, int]:
     """Tagged-corpus count per sense key, read once from WordNet's cntlist.rev: the numbers
     `Lemma.count()` returns, without its binary search of the file on every call."""
-    from model_hooks.resources import wordnet_dir
-
     counts = {}
     for line in (wordnet_dir() / "cntlist.rev").read_text(encoding="utf-8").splitlines():
         key, _sense_number, count = line.split()
@@ -241,7 +234,7 @@ def wordnet_pos(word: str) -> tuple[str, str] | None:
     (`lemma.count()`) of its senses are summed; ties go to the POS with more synsets, then to
     noun > verb > adjective > adverb. None if WordNet does not know the word.
     """
-    wordnet, counts = _wordnet(), _sense_counts()
+    wordnet, counts = load_wordnet(), _sense_counts()
     best_key, best = None, None
     for order, pos in enumerate(_WORDNET_POS):
         lemma = wordnet.morphy(word, pos)
@@ -270,7 +263,7 @@ def wordnet_synonyms(word: str, senses: int = 1) -> tuple[str, ...]:
     plural = lemma != word
     if plural and not (pos == "n" and word in (lemma + "s", lemma + "es", _plural(lemma))):
         return ()  # verb forms, comparatives, irregular plurals: no safe re-inflection
-    names = [item.name() for synset in _wordnet().synsets(lemma, pos)[:senses] for item in synset.lemmas()]
+    names = [item.name() for synset in load_wordnet().synsets(lemma, pos)[:senses] for item in synset.lemmas()]
     if any(char.isdigit() for name in names for char in name):
         return ()
     synonyms: list[str] = []
@@ -596,7 +589,7 @@ def _textattack_eda(strength: float):
     """
     import nltk
 
-    from model_hooks.resources import load_wordnet, textattack_offline
+    from model_hooks.resources import textattack_offline
 
     load_wordnet()  # before TextAttack touches NLTK's WordNet, so its load takes the fast path
     with textattack_offline():
