@@ -215,11 +215,11 @@ def write_markdown(records: list[dict], markdown_path: Path) -> None:
         "",
         f"Target: {TARGET_CHILDREN_PER_PARENT} children per parent in under {TARGET_SECONDS:.0f} s on 2 cores, cold embedding cache.",
         "",
-        "| date | commit | machine | embedding | parents | children/parent | generated | kept | seconds | children/s | meets target |",
+        "| date | commit | machine (CPU where recorded) | embedding | parents | children/parent | generated | kept | seconds | children/s | meets target |",
         "|---|---|---|---|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in (r for r in records if r["system"] == "ours"):
-        lines.append(f"| {r['date']} | {r.get('git_commit', '-')} | {r['machine']} | {r.get('embedding_backend', '-')} | {r['parents']} | "
+        lines.append(f"| {r['date']} | {r.get('git_commit', '-')} | {r.get('cpu') or r['machine']} | {r.get('embedding_backend', '-')} | {r['parents']} | "
                      f"{r['children_per_parent']} | {r['generated']} | "
                      f"{r['kept']} | {r['seconds']} | {r['children_per_s']} | {'yes' if r['meets_target'] else 'no'} |")
     peers = {r["run_id"]: r for r in records if r["system"] == "nlpaug_loop"}

@@ -254,8 +254,8 @@ def write_markdown(records: list[dict], path: Path) -> None:
         "fp32 backend (the default on CPUs without AMX-BF16), `onnx_int8` the opt-in int8 one, `torch_bf16` "
         "bf16 matrix products on AMX (the default where the CPU has AMX-BF16; measured only there).",
         "",
-        "| date | commit | system | n docs | seconds | docs/s | peak RSS MB | ratio | 1-cos max / mean | F1 diff (points) k=10 / 25 / 100 | meets target |",
-        "|---|---|---|---:|---:|---:|---:|---:|---|---|---|",
+        "| date | commit | CPU (where recorded) | system | n docs | seconds | docs/s | peak RSS MB | ratio | 1-cos max / mean | F1 diff (points) k=10 / 25 / 100 | meets target |",
+        "|---|---|---|---|---:|---:|---:|---:|---:|---|---|---|",
     ]
     for run_id in run_ids:
         for r in (r for r in records if r["run_id"] == run_id):
@@ -264,7 +264,7 @@ def write_markdown(records: list[dict], path: Path) -> None:
                 extra = (f"{r['docs_per_s_ratio_vs_sentence_transformers']:.2f}", f"{r['cosine_diff_max']:.1e} / {r['cosine_diff_mean']:.1e}", diff, _verdict(r))
             else:
                 extra = ("1.00", "-", "-", "-")
-            lines.append(f"| {r['date']} | {r['git_commit']} | {_name(r)} | {r['n_docs']:,} | {r['seconds']:.1f} | "
+            lines.append(f"| {r['date']} | {r['git_commit']} | {r.get('cpu') or '-'} | {_name(r)} | {r['n_docs']:,} | {r['seconds']:.1f} | "
                          f"{r['docs_per_s']:.1f} | {r['peak_rss_mb']:,.0f} | " + " | ".join(extra) + " |")
     latest = [r for r in records if r["run_id"] == run_ids[-1]]
     lines += ["", f"frozen_lr macro-F1 by k, latest run ({run_ids[-1]}):", "", "| system | " + " | ".join(f"k={k}" for k in KS) + " |",

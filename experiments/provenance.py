@@ -9,6 +9,9 @@ from datetime import date
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+CPU_INFO = Path("/proc/cpuinfo")
+# the flags that decide how fast matrix products run (AVX2/FMA fp32, AVX-512, VNNI int8, bf16, AMX)
+MATRIX_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_bf16", "amx_int8")
 
 
 def git_commit() -> str | None:
@@ -28,6 +31,23 @@ def git_dirty() -> bool | None:
     return bool(out.stdout.strip()) if out.returncode == 0 else None
 
 
+def cpu_description(cpu_info: Path = CPU_INFO) -> str | None:
+    """The CPU's model name and its matrix-relevant flags, e.g. "AMD EPYC (avx2 fma)"; None where unknown.
+
+    Virtual machines of one name can run on different CPUs, and speed records are only comparable on one.
+    """
+    try:
+        lines = cpu_info.read_text().splitlines()
+    except OSError:
+        return None
+    model = next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), None)
+    flags = next((line.split(":", 1)[1].split() for line in lines if line.startswith("flags")), [])
+    if model is None:
+        return None
+    present = [flag for flag in MATRIX_FLAGS if flag in flags]
+    return f"{model} ({' '.join(present) or 'no avx2'})"
+
+
 def run_fields(run_id: str) -> dict:
     """Fields every record of a run shares (the load average as the run starts: the cores are shared)."""
     return {
@@ -35,6 +55,7 @@ def run_fields(run_id: str) -> dict:
         "cpu_count": os.cpu_count(),
         "load_average_1m": round(os.getloadavg()[0], 2),
         "machine": platform.platform(),
+        "cpu": cpu_description(),
         "date": date.today().isoformat(),
         "git_commit": git_commit(),
         "git_dirty": git_dirty(),

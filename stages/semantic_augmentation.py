@@ -156,6 +156,28 @@ def generate(parents: pa.Table, config: AugmentationConfig, inputs: Augmentation
     return GeneratedChildren(*generate_children(parents, config, inputs, seed))
 
 
+def pre_gate_ledger(rows: pa.Table, children: pa.Table, parent_text: dict[str, str], protected_terms: frozenset[str]) -> ReasonLedger:
+    """The children's ledger after the two gates that need no embedding: `protected_term_lost`, then
+    `duplicate_candidate` (the text of a row in `rows` or of an earlier child). The children it keeps go to
+    the similarity gate."""
+    ledger = ReasonLedger(children.num_rows, REASONS)
+    child_texts = children.column("text").to_pylist()
+    lineage = zip(children.column("parent_id").to_pylist(), children.column("op").to_pylist(), child_texts)
+    lost = [i for i, (parent, op, text) in enumerate(lineage)
+            if not keeps_protected_terms(parent_text[parent], text, protected_terms, op)]
+    ledger.reject(np.asarray(lost, dtype=np.int64), "protected_term_lost")
+
+    existing = set(dedup_key_column(pl.Series(rows.column("text").combine_chunks())).to_list())
+    keys = dedup_key_column(pl.Series(child_texts, dtype=pl.String)).to_list() if child_texts else []
+    repeated = []
+    for index, key in enumerate(keys):
+        if ledger.codes[index] == 0 and key in existing:
+            repeated.append(index)
+        existing.add(key)
+    ledger.reject(np.asarray(repeated, dtype=np.int64), "duplicate_candidate")
+    return ledger
+
+
 def augment(rows: pa.Table, config: AugmentationConfig, inputs: AugmentationInputs, seed: int,
             generated: GeneratedChildren | None = None) -> StageResult:
     """Return the input rows plus the children that pass every gate; rejected children with reasons.
@@ -168,23 +190,8 @@ def augment(rows: pa.Table, config: AugmentationConfig, inputs: AugmentationInpu
     if generated is None:
         generated = generate(parents, config, inputs, seed)
     children, not_run, op_seconds = generated.table, generated.not_run, generated.seconds_by_op
-    ledger = ReasonLedger(children.num_rows, REASONS)
     parent_text = dict(zip(parents.column("id").to_pylist(), parents.column("text").to_pylist()))
-
-    child_texts = children.column("text").to_pylist()
-    lineage = zip(children.column("parent_id").to_pylist(), children.column("op").to_pylist(), child_texts)
-    lost = [i for i, (parent, op, text) in enumerate(lineage)
-            if not keeps_protected_terms(parent_text[parent], text, inputs.protected_terms, op)]
-    ledger.reject(np.asarray(lost, dtype=np.int64), "protected_term_lost")
-
-    existing = set(dedup_key_column(pl.Series(rows.column("text").combine_chunks())).to_list())
-    keys = dedup_key_column(pl.Series(child_texts, dtype=pl.String)).to_list() if child_texts else []
-    repeated = []
-    for index, key in enumerate(keys):
-        if ledger.codes[index] == 0 and key in existing:
-            repeated.append(index)
-        existing.add(key)
-    ledger.reject(np.asarray(repeated, dtype=np.int64), "duplicate_candidate")
+    ledger = pre_gate_ledger(rows, children, parent_text, inputs.protected_terms)
 
     gate_started = time.perf_counter()
     similarity = np.full(children.num_rows, np.nan)

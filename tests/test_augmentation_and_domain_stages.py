@@ -10,7 +10,7 @@ import pytest
 from model_hooks.trainers import HeadTrainer
 from row_fixtures import make_rows
 from stages.domain_adaptation import DomainConfig, adapt
-from stages.semantic_augmentation import AugmentationConfig, AugmentationInputs, augment
+from stages.semantic_augmentation import AugmentationConfig, AugmentationInputs, augment, pre_gate_ledger
 
 CARDIO = [
     "Patients with acute myocardial infarction received aspirin and early coronary angioplasty. Mortality at thirty days was lower than with thrombolysis alone. Bleeding complications were rare in both groups.",
@@ -72,6 +72,23 @@ def test_protected_terms_are_enforced_for_every_augmenter():
     assert children and all(keeps_protected_terms(parents[c["parent_id"]], c["text"], protected) for c in children)
     lost = [r for r in result.rejected.to_pylist() if r["reason"] == "protected_term_lost"]
     assert all(not keeps_protected_terms(parents[r["parent_id"]], r["text"], protected) for r in lost)
+
+
+def test_pre_gate_checks_reject_lost_terms_and_repeated_texts_without_embedding():
+    rows = labeled_rows()
+    parent = rows.to_pylist()[0]
+    candidates = [
+        parent["text"].replace("aspirin", "a drug"),  # loses a protected term
+        "  " + parent["text"].upper() + " ",  # the parent's text again, up to case and spacing
+        CARDIO[0].replace("thirty", "30"),  # new
+        CARDIO[0].replace("thirty", "30"),  # the child before it again
+    ]
+    children = pa.Table.from_pylist([{**parent, "id": f"child-{i}", "text": text, "origin": "augmented", "op": "eda", "parent_id": parent["id"]}
+                                     for i, text in enumerate(candidates)], schema=rows.schema)
+    ledger = pre_gate_ledger(rows, children, {parent["id"]: parent["text"]}, frozenset({"aspirin"}))
+    reasons = ledger.rejects_table(children, "augment").column("reason").to_pylist()
+    assert ledger.kept_mask.tolist() == [False, False, True, False]
+    assert reasons == ["protected_term_lost", "duplicate_candidate", "duplicate_candidate"]
 
 
 def test_off_domain_synthetic_rows_are_rejected():
