@@ -67,6 +67,31 @@ def in_fresh_process(function, *args) -> dict:
         return pool.submit(function, *args).result()
 
 
+def bench_parents(n_labeled: int, seed: int):
+    """The cleaned demo data's k-shot draw with `n_labeled` // classes labeled rows per class (the parents), the
+    labels, the draw's domain inputs (lexicon, word vectors) and the seconds those took."""
+    from experiments.sampling import draw_k_shot
+    from schemas.config import RunConfig
+    from stages.cleaning import clean
+    from stages.domain_adaptation import build_domain_inputs
+    from stages.ingest import ingest
+
+    config = RunConfig.load(ROOT / "configs" / "demo.yaml")
+    rows = clean(ingest(config.ingest).kept, config.cleaning).kept
+    labels = sorted(set(rows.column("label").drop_null().to_pylist()))
+    drawn = draw_k_shot(rows, n_labeled // len(labels), seed)
+    started = time.perf_counter()
+    inputs = build_domain_inputs(drawn, config.domain)
+    return drawn, labels, inputs, time.perf_counter() - started
+
+
+def bench_settings(per_example: int):
+    """Every default op, `per_example` children each, every parent (the target counts 500)."""
+    from stages.semantic_augmentation import AugmentationConfig
+
+    return AugmentationConfig(per_example=per_example, max_parents_per_class=None)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n-labeled", type=int, default=500)
@@ -83,22 +108,8 @@ def main() -> None:
 
     from experiments.provenance import run_fields
 
-    from experiments.sampling import draw_k_shot
-    from schemas.config import RunConfig
-    from stages.cleaning import clean
-    from stages.domain_adaptation import build_domain_inputs
-    from stages.ingest import ingest
-    from stages.semantic_augmentation import AugmentationConfig
-
-    config = RunConfig.load(ROOT / "configs" / "demo.yaml")
-    rows = clean(ingest(config.ingest).kept, config.cleaning).kept
-    labels = sorted(set(rows.column("label").drop_null().to_pylist()))
-    drawn = draw_k_shot(rows, args.n_labeled // len(labels), args.seed)
-    started = time.perf_counter()
-    inputs = build_domain_inputs(drawn, config.domain)
-    domain_seconds = time.perf_counter() - started
-
-    settings = AugmentationConfig(per_example=args.per_example, max_parents_per_class=None)  # every parent: the target counts 500
+    drawn, labels, inputs, domain_seconds = bench_parents(args.n_labeled, args.seed)
+    settings = bench_settings(args.per_example)
     ours = in_fresh_process(measure_ours, drawn, settings, inputs, args.seed)
     print(json.dumps(ours["stats"], indent=2, default=str), flush=True)
     shared = {**run_fields(uuid.uuid4().hex[:12]), "date": date.today().isoformat(), "machine": f"{platform.machine()}, {os.cpu_count()} cores"}

@@ -45,7 +45,7 @@ def cpu_description(cpu_info: Path = CPU_INFO) -> str | None:
     if model is None:
         return None
     present = [flag for flag in MATRIX_FLAGS if flag in flags]
-    return f"{model} ({' '.join(present) or 'no avx2'})"
+    return f"{model} ({' '.join(present)})" if present else model
 
 
 def run_fields(run_id: str) -> dict:
