@@ -68,12 +68,16 @@ def model_shape() -> dict:
     return {"layers": config["num_hidden_layers"], "hidden": config["hidden_size"], "feed_forward": config["intermediate_size"]}
 
 
-def distinct_word_pieces(texts: list[str]) -> np.ndarray:
-    """Word pieces per distinct truncated piece sequence of `texts`, as the embedder runs them (once each)."""
+def _sequences(texts: list[str]) -> list[tuple[int, ...]]:
+    """Each text's word pieces as the embedder runs them: truncated to the model's length, with [CLS] and [SEP]."""
     from model_hooks.embedder import MAX_TOKENS, tokenizer
 
-    ids = tokenizer()(texts, truncation=True, max_length=MAX_TOKENS, verbose=False)["input_ids"] if texts else []
-    return np.asarray([len(piece) for piece in dict.fromkeys(tuple(piece) for piece in ids)], dtype=np.int64)
+    return [tuple(ids) for ids in tokenizer()(texts, truncation=True, max_length=MAX_TOKENS, verbose=False)["input_ids"]] if texts else []
+
+
+def distinct_word_pieces(texts: list[str]) -> np.ndarray:
+    """Word pieces per distinct truncated piece sequence of `texts`, as the embedder runs them (once each)."""
+    return np.asarray([len(sequence) for sequence in dict.fromkeys(_sequences(texts))], dtype=np.int64)
 
 
 def _product(library: str, shape: tuple[int, int, int], seed: int):
@@ -199,12 +203,6 @@ def gate_texts(seed: int = 0, n_labeled: int = 500) -> dict[str, list[str]]:
         if kept:
             by_parent.setdefault(parent_text[parent_id], []).append(text)
     return by_parent
-
-
-def _sequences(texts: list[str]) -> list[tuple[int, ...]]:
-    from model_hooks.embedder import MAX_TOKENS, tokenizer
-
-    return [tuple(ids) for ids in tokenizer()(texts, truncation=True, max_length=MAX_TOKENS, verbose=False)["input_ids"]] if texts else []
 
 
 def cheapest_children_pieces(children_of: dict[str, list[str]], per_parent: int) -> np.ndarray:
