@@ -8,8 +8,9 @@ import subprocess
 from datetime import date
 from pathlib import Path
 
+from model_hooks.cpu_info import CPU_INFO, cpu_model_and_flags
+
 ROOT = Path(__file__).resolve().parents[1]
-CPU_INFO = Path("/proc/cpuinfo")
 # the flags that decide how fast matrix products run (AVX2/FMA fp32, AVX-512, VNNI int8, bf16, AMX)
 MATRIX_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_bf16", "amx_int8")
 
@@ -36,12 +37,7 @@ def cpu_description(cpu_info: Path = CPU_INFO) -> str | None:
 
     Virtual machines of one name can run on different CPUs, and speed records are only comparable on one.
     """
-    try:
-        lines = cpu_info.read_text().splitlines()
-    except OSError:
-        return None
-    model = next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), None)
-    flags = next((line.split(":", 1)[1].split() for line in lines if line.startswith("flags")), [])
+    model, flags = cpu_model_and_flags(cpu_info)
     if model is None:
         return None
     present = [flag for flag in MATRIX_FLAGS if flag in flags]

@@ -14,19 +14,15 @@ from pathlib import Path
 
 import numpy as np
 
+from model_hooks.cpu_info import CPU_INFO, cpu_model_and_flags
 from model_hooks.per_text import embed_each, unit
 
-CPU_FLAGS_FILE = Path("/proc/cpuinfo")
 BF16_CPU_FLAG = "amx_bf16"
 
 
-def native_bf16_cpu(flags_file: Path = CPU_FLAGS_FILE) -> bool:
+def native_bf16_cpu(cpu_info: Path = CPU_INFO) -> bool:
     """True if the CPU multiplies bf16 matrices in hardware (AMX-BF16); False where it cannot tell."""
-    try:
-        text = flags_file.read_text()
-    except OSError:
-        return False
-    return any(line.startswith("flags") and BF16_CPU_FLAG in line.split() for line in text.splitlines())
+    return BF16_CPU_FLAG in cpu_model_and_flags(cpu_info)[1]
 
 
 @lru_cache(maxsize=1)
