@@ -11,7 +11,7 @@ from great_expectations.expectations.row_conditions import Column
 from data_contracts import rules
 from schemas.rows import ORIGINS, ROW_COLUMNS, SPLITS, Origin, Split
 from stages.cleaning import CleaningConfig, repaired_keys
-from stages.near_duplicates import duplicate_groups
+from stages.near_duplicates import eval_duplicate_of, key_hashes, signed_keys
 
 NOT_EVAL = Column("split") != Split.EVAL.value
 DERIVED_CLEAN_COLUMNS = ["duplicates_eval_row", "eval_row_unchanged"]
@@ -67,14 +67,20 @@ def eval_unchanged_column(rows: pa.Table, raw: pa.Table) -> pa.Array:
 
 
 def duplicates_eval_column(rows: pa.Table, raw: pa.Table, cleaning: CleaningConfig) -> pa.Array:
-    """True where a non-eval row's repaired text is an exact or near duplicate of a raw eval row."""
+    """True where a non-eval row's repaired text is an exact or near duplicate of a raw eval row's."""
     raw_eval = raw.filter(pc.equal(raw.column("split"), Split.EVAL.value))
     is_eval = np.asarray(rows.column("split").to_pylist(), dtype=object) == Split.EVAL.value
     texts = pl.concat([pl.Series(rows.column("text").combine_chunks()), pl.Series(raw_eval.column("text").combine_chunks())])
     keys = repaired_keys(texts.cast(pl.String), cleaning)
-    _, groups = duplicate_groups(keys, cleaning.minhash if cleaning.near_duplicates else None)
-    eval_groups = list(set(groups[rows.num_rows :].tolist()))
-    return pa.array(np.isin(groups[: rows.num_rows], eval_groups) & ~is_eval)
+    params = cleaning.minhash if cleaning.near_duplicates else None
+    # eval rows of `rows` are left out: the raw eval rows stand for them
+    compared = np.r_[~is_eval, np.ones(raw_eval.num_rows, dtype=bool)]
+    keys = keys.filter(pl.Series(compared))
+    side = np.r_[np.zeros(int((~is_eval).sum()), dtype=bool), np.ones(raw_eval.num_rows, dtype=bool)]
+    found = eval_duplicate_of(key_hashes(keys), side, params, signed_keys(keys, params) if params else None)
+    duplicates = np.zeros(rows.num_rows, dtype=bool)
+    duplicates[~is_eval] = found[: int((~is_eval).sum())] >= 0
+    return pa.array(duplicates)
 
 
 def with_clean_checks(clean: pa.Table, raw: pa.Table, cleaning: CleaningConfig) -> pa.Table:

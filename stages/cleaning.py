@@ -20,7 +20,7 @@ from pydantic import Field
 from schemas.rows import Split, conform_rows
 from schemas.strict import StrictModel
 from stages.base import ReasonLedger, RowFilter, StageResult
-from stages.near_duplicates import MinHashParams, groups_from_hashes, key_hashes, signed_keys
+from stages.near_duplicates import MinHashParams, eval_duplicate_of, groups_from_hashes, key_hashes, signed_keys
 from stages.pii import PII_TYPES, mask_pii_column
 from stages.text_normalization import NORMALIZATION_OPS, dedup_key_column, normalize_column
 
@@ -266,17 +266,25 @@ def _reject_duplicates(table: pa.Table, hashes: np.ndarray, signatures: np.ndarr
     alive = np.flatnonzero(ledger.kept_mask)  # eval rows are never rejected, so they are all here
     if len(alive) == 0:
         return
-    exact, near = groups_from_hashes(hashes[alive], config.minhash if config.near_duplicates else None, signatures)
+    params = config.minhash if config.near_duplicates else None
+    exact, near = groups_from_hashes(hashes[alive], params, signatures)
+    ids = pl.Series(table.column("id").combine_chunks()).gather(alive)
+    is_eval = (split.gather(alive) == Split.EVAL.value).to_numpy()
+    leak_of = eval_duplicate_of(hashes[alive], is_eval, params, signatures) if config.reject_eval_leaks else np.full(len(alive), -1)
     rows = pl.DataFrame(
         {
             "row": alive,
-            "id": pl.Series(table.column("id").combine_chunks()).gather(alive),
+            "id": ids,
             "label": pl.Series(table.column("label").combine_chunks()).gather(alive),
             "split": split.gather(alive),
             "exact": exact,
             "group": near,
+            "leak_of": pl.select(pl.when(pl.Series(leak_of >= 0)).then(ids.gather(np.maximum(leak_of, 0)))).to_series(),
         }
     ).with_columns(is_eval=pl.col("split") == Split.EVAL.value, is_labeled=pl.col("split") == Split.LABELED.value)
+    if config.reject_eval_leaks:  # a row that is itself a duplicate of an eval row, whatever its group
+        direct = rows.filter(pl.col("leak_of").is_not_null())
+        ledger.reject(direct["row"].to_numpy(), "eval_leak", [f"duplicate of eval row {i}" for i in direct["leak_of"]])
     groups = rows.group_by("group").agg(
         eval_id=pl.col("id").filter(pl.col("is_eval")).first(),
         labels=pl.col("label").filter(pl.col("is_labeled")).unique().sort(),
@@ -286,10 +294,10 @@ def _reject_duplicates(table: pa.Table, hashes: np.ndarray, signatures: np.ndarr
     if rows.is_empty():
         return
 
-    if config.reject_eval_leaks:
-        leaks = rows.filter(pl.col("eval_id").is_not_null())
+    if config.reject_eval_leaks:  # and every other row of a group with an eval row
+        leaks = rows.filter(pl.col("eval_id").is_not_null() & pl.col("leak_of").is_null())
         ledger.reject(leaks["row"].to_numpy(), "eval_leak", [f"duplicate of eval row {i}" for i in leaks["eval_id"]])
-        rows = rows.filter(pl.col("eval_id").is_null())
+        rows = rows.filter(pl.col("eval_id").is_null() & pl.col("leak_of").is_null())
     rows = rows.with_columns(conflict=pl.col("labels").list.len() > 1)
     if config.reject_label_conflicts:
         conflicts = rows.filter(pl.col("conflict") & pl.col("is_labeled"))

@@ -123,20 +123,49 @@ def minhash_signatures(keys: pl.Series, params: MinHashParams) -> np.ndarray:
     return _densify(signature, empty)
 
 
+# Probes an empty bin makes for a filled one before it falls back to the nearest filled bin on its right.
+_MAX_PROBES = 256
+
+
+@lru_cache(maxsize=4)
+def _probe_bins(n_bins: int) -> np.ndarray:
+    """(probe, bin) -> the bin that an empty bin reads at that probe: the same pseudo-random sequence for every text."""
+    attempt = np.arange(_MAX_PROBES, dtype=np.uint64)[:, None] * np.uint64(n_bins) + np.arange(n_bins, dtype=np.uint64)
+    return (_mix64(attempt, 1) % np.uint64(n_bins)).astype(np.int64)
+
+
 def _densify(signature: np.ndarray, empty: np.uint64) -> np.ndarray:
-    """Fill each empty bin from the next non-empty bin to its right (circularly), offset by distance."""
+    """Fill each empty bin with the value of a filled bin chosen by its own pseudo-random probe sequence.
+
+    Optimal densification (Shrivastava, ICML 2017): two texts' bins agree with probability equal to
+    their Jaccard similarity, and, unlike copying from the nearest filled bin, neighbouring empty
+    bins read from unrelated filled bins. That matters for short texts (a few shingles in 128 bins):
+    copying runs made whole LSH bands of two short texts with a shingle in common equal, and their
+    agreement far above their similarity. A bin whose probes all miss (a text of one or two
+    shingles) reads the nearest filled bin to its right.
+    """
     n_bins = signature.shape[1]
-    doubled = np.concatenate([signature, signature], axis=1)
-    position = np.arange(2 * n_bins, dtype=np.int64)
-    filled_at = np.where(doubled != empty, position, 4 * n_bins)
-    next_filled = np.minimum.accumulate(filled_at[:, ::-1], axis=1)[:, ::-1][:, :n_bins]
-    distance = (next_filled - position[:n_bins]).astype(np.uint64)
-    values = np.take_along_axis(doubled, next_filled, axis=1)
-    with np.errstate(over="ignore"):
-        rotated = (values + distance * np.uint64(0x9E3779B1)) & np.uint64(0xFFFFFFFF)
+    filled = (signature != empty).ravel()
+    source_values = signature.ravel()
+    values = source_values.copy()
+    # empty bins, as flat indices, of texts with at least one filled bin
+    cell = np.flatnonzero(~filled & np.repeat(filled.reshape(-1, n_bins).any(axis=1), n_bins)).astype(np.int32)
+    probe_offsets = (_probe_bins(n_bins) - np.arange(n_bins)).astype(np.int32)  # source bin minus empty bin
+    for attempt in range(_MAX_PROBES):
+        if len(cell) == 0:
+            break
+        source = cell + probe_offsets[attempt].take(cell % n_bins)
+        hit = filled.take(source)
+        values[cell[hit]] = source_values.take(source[hit])
+        cell = cell[~hit]
+    if len(cell):
+        row_start, bin_ = cell - cell % n_bins, cell % n_bins
+        right = row_start[:, None] + (bin_[:, None] + np.arange(1, n_bins + 1)) % n_bins
+        values[cell] = source_values.take(right[np.arange(len(cell)), np.argmax(filled.take(right), axis=1)])
+    values = values.reshape(signature.shape)
     # b-bit MinHash (Li and Koenig 2010) with b = 16: unequal minima agree with probability 2^-16,
     # which moves a Jaccard estimate by at most 0.00002 and halves the memory of 32-bit values.
-    return (rotated >> np.uint64(16)).astype(np.uint16)
+    return (values >> np.uint64(16)).astype(np.uint16)
 
 
 def _band_candidates(signatures: np.ndarray, bands: int, rows: int, members: np.ndarray) -> np.ndarray:
@@ -160,6 +189,77 @@ def _band_candidates(signatures: np.ndarray, bands: int, rows: int, members: np.
     n = np.int64(len(members))
     encoded = sorted_unique(np.concatenate([pair[:, 0] * n + pair[:, 1] for pair in edges]))
     return np.stack([encoded // n, encoded % n], axis=1)
+
+
+def eval_duplicate_of(hashes: np.ndarray, is_eval: np.ndarray, params: MinHashParams | None, signatures: np.ndarray | None) -> np.ndarray:
+    """Per row: the position of an eval row it is an exact or near duplicate of, directly; -1 for none (and for eval rows).
+
+    Near means the two rows share an LSH bucket and their signatures agree on at least the
+    threshold's share: a relation of the two rows alone, whichever other rows are present, so a
+    check on any subset of the rows (the clean contract's, on the kept rows) finds nothing that a
+    run on all of them missed.
+    """
+    is_eval = np.asarray(is_eval, dtype=bool)
+    frame = pl.DataFrame({"hash": hashes, "is_eval": is_eval}).with_row_index("row")
+    first_eval = frame.filter("is_eval").group_by("hash").agg(pl.col("row").min().alias("eval_row"))
+    found = frame.join(first_eval, on="hash", how="left", maintain_order="left")["eval_row"].fill_null(-1).to_numpy().astype(np.int64)
+    found[is_eval] = -1
+    if params is None or not is_eval.any() or is_eval.all():
+        return found
+    if signatures is None or len(signatures) != len(hashes):
+        raise ValueError(f"near-duplicate search needs one signature per row ({len(hashes)} rows)")
+    # one row per distinct key and side; a non-eval key equal to an eval key is already found
+    distinct = frame.with_columns(found=found).filter(
+        pl.col("hash").is_first_distinct().over("is_eval") & (pl.col("is_eval") | (pl.col("found") < 0))
+    )
+    members = distinct["row"].to_numpy().astype(np.int64)
+    pairs = _cross_candidates(signatures, params, members, distinct["is_eval"].to_numpy())
+    if len(pairs):
+        agree = np.concatenate([
+            (signatures[chunk[:, 0]] == signatures[chunk[:, 1]]).mean(axis=1) >= params.threshold
+            for chunk in np.array_split(pairs, -(-len(pairs) // _PAIR_BATCH))
+        ])
+        near = pl.DataFrame({"hash": hashes[pairs[agree, 0]], "near_eval": pairs[agree, 1]}).group_by("hash").agg(pl.col("near_eval").min())
+        by_row = frame.join(near, on="hash", how="left", maintain_order="left")["near_eval"].fill_null(-1).to_numpy().astype(np.int64)
+        found = np.where((found < 0) & ~is_eval, by_row, found)
+    return found
+
+
+def _cross_candidates(signatures: np.ndarray, params: MinHashParams, members: np.ndarray, member_is_eval: np.ndarray) -> np.ndarray:
+    """Row pairs (non-eval, eval) among `members` that share an LSH bucket in some band, each pair once."""
+    bands, rows = params.bands
+    edges = []
+    for band in range(bands):
+        block = signatures[members, band * rows : (band + 1) * rows].astype(np.uint64)
+        bucket = np.zeros(len(members), dtype=np.uint64)
+        with np.errstate(over="ignore"):
+            for column in range(rows):
+                bucket = bucket * np.uint64(0x100000001B3) ^ block[:, column]
+        shared = (
+            pl.DataFrame({"bucket": bucket, "row": members, "is_eval": member_is_eval})
+            .filter(pl.col("is_eval").any().over("bucket") & (~pl.col("is_eval")).any().over("bucket"))
+            .sort("bucket", "is_eval", "row")
+        )
+        if shared.height:
+            edges.append(_cross_pairs(shared["bucket"].to_numpy(), shared["row"].to_numpy(), shared["is_eval"].to_numpy()))
+    if not edges:
+        return np.empty((0, 2), dtype=np.int64)
+    pairs = np.concatenate(edges)
+    n = np.int64(len(signatures))
+    encoded = sorted_unique(pairs[:, 0] * n + pairs[:, 1])
+    return np.stack([encoded // n, encoded % n], axis=1)
+
+
+def _cross_pairs(bucket: np.ndarray, row: np.ndarray, is_eval: np.ndarray) -> np.ndarray:
+    """(non-eval row, eval row) for every such pair within each bucket (sorted by bucket, non-eval rows first)."""
+    starts = np.flatnonzero(np.r_[True, bucket[1:] != bucket[:-1]])
+    sizes = np.diff(np.r_[starts, len(bucket)])
+    evals = np.add.reduceat(is_eval.astype(np.int64), starts)
+    first_eval = np.repeat(starts + sizes - evals, sizes)
+    per_row = np.where(is_eval, 0, np.repeat(evals, sizes))  # each non-eval row pairs with every eval row of its bucket
+    left = np.repeat(np.arange(len(row)), per_row)
+    offset = np.arange(len(left)) - np.repeat(np.cumsum(per_row) - per_row, per_row)
+    return np.stack([row[left], row[np.repeat(first_eval, per_row) + offset]], axis=1)
 
 
 def sorted_unique(values: np.ndarray) -> np.ndarray:

@@ -153,3 +153,18 @@ def test_duplicates_are_found_across_batches(rows):
 def test_empty_table(rows):
     result = clean(rows())
     assert result.kept.num_rows == 0 and result.stats["rows_in"] == 0
+
+
+def test_no_kept_row_is_a_near_duplicate_of_an_eval_row_on_templated_short_texts(rows):
+    """Short texts from a few templates link in chains; every row the clean contract would flag is rejected."""
+    from data_contracts.suites import with_clean_checks
+
+    templates = ("type genus of the family {}", "a native or inhabitant of {}", "a genus of {} and related plants", "a person who studies {}")
+    texts = [template.format(f"name{index}") for template in templates for index in range(150)]
+    table = rows(*((text, "a", "eval" if index % 3 == 0 else "labeled") for index, text in enumerate(texts)))
+    config = CleaningConfig(languages=None)
+    result = clean(table, config)
+    flagged = with_clean_checks(result.kept, table, config).column("duplicates_eval_row").to_pylist()
+    assert not any(flagged)
+    assert "eval_leak" in set(result.rejected.column("reason").to_pylist())
+    assert_accounted(table, result)
