@@ -168,16 +168,35 @@ def _densify(signature: np.ndarray, empty: np.uint64) -> np.ndarray:
     return (values >> np.uint64(16)).astype(np.uint16)
 
 
+def _bucket_keys(signatures: np.ndarray, members: np.ndarray, band: int, rows: int) -> np.ndarray:
+    """One 64-bit key per member from its bins in `band`: members with equal keys share that band's bucket."""
+    block = signatures[members, band * rows : (band + 1) * rows].astype(np.uint64)
+    bucket = np.zeros(len(members), dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for column in range(rows):
+            bucket = bucket * np.uint64(0x100000001B3) ^ block[:, column]
+    return bucket
+
+
+def _agreeing(signatures: np.ndarray, pairs: np.ndarray, threshold: float) -> np.ndarray:
+    """Mask of row pairs whose signatures agree on at least `threshold` of their bins.
+
+    Verified in slices: gathering both signatures of millions of pairs at once costs gigabytes.
+    """
+    if len(pairs) == 0:
+        return np.zeros(0, dtype=bool)
+    return np.concatenate([
+        (signatures[chunk[:, 0]] == signatures[chunk[:, 1]]).mean(axis=1) >= threshold
+        for chunk in np.array_split(pairs, -(-len(pairs) // _PAIR_BATCH))
+    ])
+
+
 def _band_candidates(signatures: np.ndarray, bands: int, rows: int, members: np.ndarray) -> np.ndarray:
     """Edges (member, first member) of every LSH bucket holding more than one of `members` (row indices)."""
     edges = []
     doc = np.arange(len(members), dtype=np.int64)
     for band in range(bands):
-        block = signatures[members, band * rows : (band + 1) * rows].astype(np.uint64)
-        bucket = np.zeros(len(members), dtype=np.uint64)
-        with np.errstate(over="ignore"):
-            for column in range(rows):
-                bucket = bucket * np.uint64(0x100000001B3) ^ block[:, column]
+        bucket = _bucket_keys(signatures, members, band, rows)
         frame = pl.DataFrame({"bucket": bucket, "doc": doc})
         first = frame.group_by("bucket").agg(pl.col("doc").min().alias("first"), pl.len().alias("size"))
         linked = frame.join(first.filter(pl.col("size") > 1), on="bucket").filter(pl.col("doc") != pl.col("first"))
@@ -214,11 +233,8 @@ def eval_duplicate_of(hashes: np.ndarray, is_eval: np.ndarray, params: MinHashPa
     )
     members = distinct["row"].to_numpy().astype(np.int64)
     pairs = _cross_candidates(signatures, params, members, distinct["is_eval"].to_numpy())
-    if len(pairs):
-        agree = np.concatenate([
-            (signatures[chunk[:, 0]] == signatures[chunk[:, 1]]).mean(axis=1) >= params.threshold
-            for chunk in np.array_split(pairs, -(-len(pairs) // _PAIR_BATCH))
-        ])
+    agree = _agreeing(signatures, pairs, params.threshold)
+    if agree.any():
         near = pl.DataFrame({"hash": hashes[pairs[agree, 0]], "near_eval": pairs[agree, 1]}).group_by("hash").agg(pl.col("near_eval").min())
         by_row = frame.join(near, on="hash", how="left", maintain_order="left")["near_eval"].fill_null(-1).to_numpy().astype(np.int64)
         found = np.where((found < 0) & ~is_eval, by_row, found)
@@ -230,11 +246,7 @@ def _cross_candidates(signatures: np.ndarray, params: MinHashParams, members: np
     bands, rows = params.bands
     edges = []
     for band in range(bands):
-        block = signatures[members, band * rows : (band + 1) * rows].astype(np.uint64)
-        bucket = np.zeros(len(members), dtype=np.uint64)
-        with np.errstate(over="ignore"):
-            for column in range(rows):
-                bucket = bucket * np.uint64(0x100000001B3) ^ block[:, column]
+        bucket = _bucket_keys(signatures, members, band, rows)
         shared = (
             pl.DataFrame({"bucket": bucket, "row": members, "is_eval": member_is_eval})
             .filter(pl.col("is_eval").any().over("bucket") & (~pl.col("is_eval")).any().over("bucket"))
@@ -280,14 +292,7 @@ def similar_pairs(signatures: np.ndarray, params: MinHashParams, members: np.nda
     members = np.arange(len(signatures), dtype=np.int64) if members is None else members
     bands, rows = params.bands
     candidates = _band_candidates(signatures, bands, rows, members)
-    if len(candidates) == 0:
-        return candidates
-    # verified in slices: gathering both signatures of millions of pairs at once costs gigabytes
-    keep = np.concatenate([
-        (signatures[members[chunk[:, 0]]] == signatures[members[chunk[:, 1]]]).mean(axis=1) >= params.threshold
-        for chunk in np.array_split(candidates, -(-len(candidates) // _PAIR_BATCH))
-    ])
-    return candidates[keep]
+    return candidates[_agreeing(signatures, members[candidates], params.threshold)]
 
 
 def group_labels(n: int, pairs: np.ndarray) -> np.ndarray:
