@@ -15,7 +15,7 @@ export HF_DATASETS_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install resources browser demo test bench bench-clean bench-scaling bench-embed bench-augment bench-roofline bench-experiment bench-robustness bench-validation bench-pseudo-labels bench-pseudo-methods bench-weighting bench-finetune bench-finetune-curated bench-finetune-oracle bench-embed-experiment bench-setfit bench-setfit-curated clean-runs
+.PHONY: install resources browser demo test bench bench-short-texts bench-clean bench-scaling bench-embed bench-augment bench-roofline bench-experiment bench-robustness bench-validation bench-pseudo-labels bench-pseudo-methods bench-weighting bench-finetune bench-finetune-curated bench-finetune-oracle bench-embed-experiment bench-setfit bench-setfit-curated clean-runs
 
 install: $(INSTALLED)
 
@@ -51,7 +51,7 @@ browser:
 	      { apt-get update >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium >/dev/null; }; \
 	  else echo "chromium is missing; install it with: sudo apt-get install -y chromium" >&2; exit 1; fi; }
 
-bench: bench-clean bench-augment bench-embed bench-roofline bench-scaling bench-experiment
+bench: bench-clean bench-augment bench-embed bench-roofline bench-scaling bench-experiment bench-short-texts
 
 # Peers run in their own virtual environments (their pins clash with ours): datatrove for cleaning.
 bench-clean: install resources
@@ -85,6 +85,12 @@ bench-augment: install resources
 # The fp32 floor of the embedding and augmentation-gate workloads; compares with the latest bench-augment run on this CPU.
 bench-roofline: install resources
 	$(PY) benchmarks/bench_roofline.py
+
+# Short texts (WordNet glosses built from the installed WordNet): the curate flow and the k=10 experiment.
+bench-short-texts: install resources
+	$(PY) benchmarks/wordnet_glosses.py
+	$(VENV)/bin/pdap curate --config configs/wordnet_glosses.yaml
+	$(VENV)/bin/pdap experiment --config configs/wordnet_glosses.yaml --references tfidf_lr,frozen_lr
 
 bench-robustness: install resources
 	$(VENV)/bin/pdap robustness --config configs/demo.yaml --sample 25 --seeds 2
