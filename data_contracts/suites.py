@@ -10,7 +10,7 @@ from great_expectations.expectations.row_conditions import Column
 
 from data_contracts import rules
 from schemas.rows import ORIGINS, ROW_COLUMNS, SPLITS, Origin, Split
-from stages.cleaning import CleaningConfig, repaired_keys
+from stages.cleaning import CleaningConfig, duplicate_keys, repaired_keys
 from stages.near_duplicates import eval_duplicate_of, key_hashes, signed_keys
 
 NOT_EVAL = Column("split") != Split.EVAL.value
@@ -67,19 +67,21 @@ def eval_unchanged_column(rows: pa.Table, raw: pa.Table) -> pa.Array:
 
 
 def duplicates_eval_column(rows: pa.Table, raw: pa.Table, cleaning: CleaningConfig) -> pa.Array:
-    """True where a non-eval row's repaired text is an exact or near duplicate of a raw eval row's."""
+    """True where a non-eval row's text is an exact or near duplicate of a raw eval row's text, repaired.
+
+    Rows past cleaning carry repaired text already, and repairing twice is not idempotent (a PII
+    placeholder such as <EMAIL> reads as markup), so only the raw eval texts are repaired here,
+    as the cleaning stage repairs them.
+    """
     raw_eval = raw.filter(pc.equal(raw.column("split"), Split.EVAL.value))
     is_eval = np.asarray(rows.column("split").to_pylist(), dtype=object) == Split.EVAL.value
-    texts = pl.concat([pl.Series(rows.column("text").combine_chunks()), pl.Series(raw_eval.column("text").combine_chunks())])
-    keys = repaired_keys(texts.cast(pl.String), cleaning)
+    others = pl.Series(rows.column("text").combine_chunks()).cast(pl.String).filter(pl.Series(~is_eval))
+    keys = pl.concat([duplicate_keys(others), repaired_keys(pl.Series(raw_eval.column("text").combine_chunks()).cast(pl.String), cleaning)])
     params = cleaning.minhash if cleaning.near_duplicates else None
-    # eval rows of `rows` are left out: the raw eval rows stand for them
-    compared = np.r_[~is_eval, np.ones(raw_eval.num_rows, dtype=bool)]
-    keys = keys.filter(pl.Series(compared))
-    side = np.r_[np.zeros(int((~is_eval).sum()), dtype=bool), np.ones(raw_eval.num_rows, dtype=bool)]
+    side = np.r_[np.zeros(len(others), dtype=bool), np.ones(raw_eval.num_rows, dtype=bool)]
     found = eval_duplicate_of(key_hashes(keys), side, params, signed_keys(keys, params) if params else None)
     duplicates = np.zeros(rows.num_rows, dtype=bool)
-    duplicates[~is_eval] = found[: int((~is_eval).sum())] >= 0
+    duplicates[~is_eval] = found[: len(others)] >= 0
     return pa.array(duplicates)
 
 

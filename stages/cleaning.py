@@ -287,7 +287,7 @@ def _reject_duplicates(table: pa.Table, hashes: np.ndarray, signatures: np.ndarr
         ledger.reject(direct["row"].to_numpy(), "eval_leak", [f"duplicate of eval row {i}" for i in direct["leak_of"]])
     groups = rows.group_by("group").agg(
         eval_id=pl.col("id").filter(pl.col("is_eval")).first(),
-        labels=pl.col("label").filter(pl.col("is_labeled")).unique().sort(),
+        labels=pl.col("label").filter(pl.col("is_labeled") & pl.col("leak_of").is_null()).unique().sort(),  # leaks are gone
         size=pl.len(),
     )
     rows = rows.join(groups.filter(pl.col("size") > 1), on="group", how="inner").filter(~pl.col("is_eval"))

@@ -213,8 +213,9 @@ def _band_candidates(signatures: np.ndarray, bands: int, rows: int, members: np.
 def eval_duplicate_of(hashes: np.ndarray, is_eval: np.ndarray, params: MinHashParams | None, signatures: np.ndarray | None) -> np.ndarray:
     """Per row: the position of an eval row it is an exact or near duplicate of, directly; -1 for none (and for eval rows).
 
-    Near means the two rows share an LSH bucket and their signatures agree on at least the
-    threshold's share: a relation of the two rows alone, whichever other rows are present, so a
+    Near means the two rows share an LSH bucket (the eval row among the first MAX_EVAL_PARTNERS
+    eval rows of that bucket) and their signatures agree on at least the threshold's share: a
+    relation of the two rows alone, whichever other rows are present, so a
     check on any subset of the rows (the clean contract's, on the kept rows) finds nothing that a
     run on all of them missed.
     """
@@ -232,43 +233,54 @@ def eval_duplicate_of(hashes: np.ndarray, is_eval: np.ndarray, params: MinHashPa
         pl.col("hash").is_first_distinct().over("is_eval") & (pl.col("is_eval") | (pl.col("found") < 0))
     )
     members = distinct["row"].to_numpy().astype(np.int64)
-    pairs = _cross_candidates(signatures, params, members, distinct["is_eval"].to_numpy())
-    agree = _agreeing(signatures, pairs, params.threshold)
-    if agree.any():
-        near = pl.DataFrame({"hash": hashes[pairs[agree, 0]], "near_eval": pairs[agree, 1]}).group_by("hash").agg(pl.col("near_eval").min())
+    pairs = _verified_cross_pairs(signatures, params, members, distinct["is_eval"].to_numpy())
+    if len(pairs):
+        near = pl.DataFrame({"hash": hashes[pairs[:, 0]], "near_eval": pairs[:, 1]}).group_by("hash").agg(pl.col("near_eval").min())
         by_row = frame.join(near, on="hash", how="left", maintain_order="left")["near_eval"].fill_null(-1).to_numpy().astype(np.int64)
         found = np.where((found < 0) & ~is_eval, by_row, found)
     return found
 
 
-def _cross_candidates(signatures: np.ndarray, params: MinHashParams, members: np.ndarray, member_is_eval: np.ndarray) -> np.ndarray:
-    """Row pairs (non-eval, eval) among `members` that share an LSH bucket in some band, each pair once."""
+# An LSH bucket can hold thousands of texts of one template, eval and not; each non-eval text is
+# compared with at most this many of its bucket's eval texts (the first, in row order), so the
+# pairs grow linearly, not with (eval rows x other rows). Eval rows are the same rows in the
+# stage and in the contract, so the choice stays a relation of the pair alone.
+MAX_EVAL_PARTNERS = 8
+
+
+def _verified_cross_pairs(signatures: np.ndarray, params: MinHashParams, members: np.ndarray, member_is_eval: np.ndarray) -> np.ndarray:
+    """Verified (non-eval row, eval row) pairs among `members` that share an LSH bucket, band by band.
+
+    A non-eval row is dropped from later bands once a pair of it verifies (one match is enough).
+    """
     bands, rows = params.bands
-    edges = []
+    found, remaining = [], np.ones(len(members), dtype=bool)
     for band in range(bands):
         bucket = _bucket_keys(signatures, members, band, rows)
         shared = (
-            pl.DataFrame({"bucket": bucket, "row": members, "is_eval": member_is_eval})
+            pl.DataFrame({"bucket": bucket, "row": members, "is_eval": member_is_eval, "remaining": remaining})
+            .filter(pl.col("is_eval") | pl.col("remaining"))
             .filter(pl.col("is_eval").any().over("bucket") & (~pl.col("is_eval")).any().over("bucket"))
             .sort("bucket", "is_eval", "row")
         )
-        if shared.height:
-            edges.append(_cross_pairs(shared["bucket"].to_numpy(), shared["row"].to_numpy(), shared["is_eval"].to_numpy()))
-    if not edges:
-        return np.empty((0, 2), dtype=np.int64)
-    pairs = np.concatenate(edges)
-    n = np.int64(len(signatures))
-    encoded = sorted_unique(pairs[:, 0] * n + pairs[:, 1])
-    return np.stack([encoded // n, encoded % n], axis=1)
+        if shared.height == 0:
+            continue
+        pairs = _cross_pairs(shared["bucket"].to_numpy(), shared["row"].to_numpy(), shared["is_eval"].to_numpy())
+        pairs = pairs[_agreeing(signatures, pairs, params.threshold)]
+        if len(pairs):
+            found.append(pairs)
+            remaining &= ~np.isin(members, pairs[:, 0])
+    return np.concatenate(found) if found else np.empty((0, 2), dtype=np.int64)
 
 
 def _cross_pairs(bucket: np.ndarray, row: np.ndarray, is_eval: np.ndarray) -> np.ndarray:
-    """(non-eval row, eval row) for every such pair within each bucket (sorted by bucket, non-eval rows first)."""
+    """(non-eval row, eval row) pairs within each bucket (sorted by bucket, non-eval rows first, then by row):
+    each non-eval row with the first MAX_EVAL_PARTNERS eval rows of its bucket."""
     starts = np.flatnonzero(np.r_[True, bucket[1:] != bucket[:-1]])
     sizes = np.diff(np.r_[starts, len(bucket)])
     evals = np.add.reduceat(is_eval.astype(np.int64), starts)
     first_eval = np.repeat(starts + sizes - evals, sizes)
-    per_row = np.where(is_eval, 0, np.repeat(evals, sizes))  # each non-eval row pairs with every eval row of its bucket
+    per_row = np.where(is_eval, 0, np.repeat(np.minimum(evals, MAX_EVAL_PARTNERS), sizes))
     left = np.repeat(np.arange(len(row)), per_row)
     offset = np.arange(len(left)) - np.repeat(np.cumsum(per_row) - per_row, per_row)
     return np.stack([row[left], row[np.repeat(first_eval, per_row) + offset]], axis=1)

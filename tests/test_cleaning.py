@@ -168,3 +168,15 @@ def test_no_kept_row_is_a_near_duplicate_of_an_eval_row_on_templated_short_texts
     assert not any(flagged)
     assert "eval_leak" in set(result.rejected.column("reason").to_pylist())
     assert_accounted(table, result)
+
+
+def test_a_pii_masked_row_is_judged_on_its_masked_text(rows):
+    """Masking leaves a placeholder that looks like markup; the contract must not repair the kept text twice."""
+    from data_contracts.suites import with_clean_checks
+
+    table = rows(("Write to for details about the results", "a", "eval"),
+                 ("Write to trial@example.com for details about the results", "a", "labeled"))
+    config = CleaningConfig(languages=None)
+    result = clean(table, config)
+    assert result.kept.num_rows == 2  # "write to email for ..." is not "write to for ..."
+    assert with_clean_checks(result.kept, table, config).column("duplicates_eval_row").to_pylist() == [False, False]

@@ -109,3 +109,23 @@ def test_eval_duplicates_are_found_directly_and_do_not_depend_on_other_rows():
     subset = [0, 1, 3]  # the same answer for a row whatever other non-eval rows are present
     alone = eval_duplicate_of(key_hashes(keys.gather(subset)), is_eval[subset], MinHashParams(), signed_keys(keys.gather(subset), MinHashParams()))
     assert alone.tolist() == [-1, 0, -1]
+
+
+def test_eval_partners_per_bucket_are_bounded():
+    """A template shared by many eval and non-eval rows compares each row with few eval rows, not all of them."""
+    import stages.near_duplicates as near_duplicates
+
+    stem = " ".join(WORDS * 2)  # 30 shared words: nearly every row of the template lands in one bucket
+    keys = pl.Series([f"{stem} name{index}" for index in range(400)])
+    is_eval = np.arange(400) % 2 == 0
+    signatures = signed_keys(keys, MinHashParams())
+    members = np.arange(400)
+    bands, rows = MinHashParams().bands
+    bucket = near_duplicates._bucket_keys(signatures, members, 0, rows)
+    order = np.lexsort((members, is_eval, bucket))
+    pairs = near_duplicates._cross_pairs(bucket[order], members[order], is_eval[order])
+    per_row = np.bincount(pairs[:, 0], minlength=400)
+    _, sizes = np.unique(bucket, return_counts=True)
+    assert sizes.max() > 200  # over 100 eval rows share one bucket
+    assert 0 < per_row.max() <= 16
+    assert (per_row[is_eval] == 0).all() and is_eval[pairs[:, 1]].all()
