@@ -102,8 +102,8 @@ def normalize_column(texts: pl.Series) -> tuple[pl.Series, dict[str, pl.Series]]
     Equivalent to `normalize_text` on every row.
     """
     texts = texts.cast(pl.String)
-    changed = {name: pl.Series(name, [False] * len(texts)) for name, _ in NORMALIZATION_OPS}
-    pending = pl.Series("pending", [True] * len(texts))
+    changed = {name: pl.Series(name, [False] * len(texts), dtype=pl.Boolean) for name, _ in NORMALIZATION_OPS}
+    pending = pl.Series("pending", [True] * len(texts), dtype=pl.Boolean)
     for _ in range(_MAX_ROUNDS):
         indices = pending.arg_true()
         if len(indices) == 0:
@@ -118,7 +118,7 @@ def normalize_column(texts: pl.Series) -> tuple[pl.Series, dict[str, pl.Series]]
             subset = after
         round_changed = subset != before_round
         texts = texts.scatter(indices, subset)
-        pending = pl.Series("pending", [False] * len(texts)).scatter(indices.filter(round_changed), True)
+        pending = pl.Series("pending", [False] * len(texts), dtype=pl.Boolean).scatter(indices.filter(round_changed), True)
     return texts, changed
 
 

@@ -171,3 +171,10 @@ def test_validated_boundary_needs_a_score_from_every_enabled_check_for_every_syn
     failed = [r for r in report.rules if not r["success"]]
     assert [r["rule"] for r in failed] == ["SyntheticRowsHaveEveryCheckScore"]
     assert "score_label_consistency" in str(failed[0])
+
+
+def test_clean_boundary_without_eval_rows():
+    raw = make_rows((TEXT_A, "a", "labeled"), (TEXT_B, "b", "labeled"))
+    config = CleaningConfig()
+    result = clean(raw, config)
+    assert with_clean_checks(result.kept, raw, config).column("duplicates_eval_row").to_pylist() == [False, False]

@@ -70,3 +70,9 @@ def test_normalize_column_reports_which_operation_changed_each_row():
 def test_dedup_key_ignores_case_punctuation_and_spacing():
     keys = dedup_key_column(pl.Series(["Heart  failure, acute!", "heart failure acute"]))
     assert keys[0] == keys[1] == "heart failure acute"
+
+
+def test_an_empty_column_normalises_to_an_empty_column():
+    texts, changed = normalize_column(pl.Series([], dtype=pl.String))
+    assert texts.len() == 0 and texts.dtype == pl.String
+    assert all(mask.len() == 0 for mask in changed.values())
