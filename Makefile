@@ -91,6 +91,7 @@ bench-short-texts: install resources
 	$(PY) benchmarks/wordnet_glosses.py
 	$(VENV)/bin/pdap curate --config configs/wordnet_glosses.yaml
 	$(VENV)/bin/pdap experiment --config configs/wordnet_glosses.yaml --references tfidf_lr,frozen_lr
+	$(PY) benchmarks/bench_minhash_short.py
 
 bench-robustness: install resources
 	$(VENV)/bin/pdap robustness --config configs/demo.yaml --sample 25 --seeds 2

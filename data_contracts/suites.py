@@ -69,9 +69,9 @@ def eval_unchanged_column(rows: pa.Table, raw: pa.Table) -> pa.Array:
 def duplicates_eval_column(rows: pa.Table, raw: pa.Table, cleaning: CleaningConfig) -> pa.Array:
     """True where a non-eval row's text is an exact or near duplicate of a raw eval row's text, repaired.
 
-    Rows past cleaning carry repaired text already, and repairing twice is not idempotent (a PII
-    placeholder such as <EMAIL> reads as markup), so only the raw eval texts are repaired here,
-    as the cleaning stage repairs them.
+    Keys as the cleaning stage makes them: rows past cleaning carry repaired text, keyed as it is
+    (repairing it again would strip a PII placeholder such as <EMAIL> as markup); raw eval texts
+    are repaired first, as the stage repairs them in its shadow copy.
     """
     raw_eval = raw.filter(pc.equal(raw.column("split"), Split.EVAL.value))
     is_eval = np.asarray(rows.column("split").to_pylist(), dtype=object) == Split.EVAL.value

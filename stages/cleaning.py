@@ -280,8 +280,9 @@ def _reject_duplicates(table: pa.Table, hashes: np.ndarray, signatures: np.ndarr
             "exact": exact,
             "group": near,
             "leak_of": pl.select(pl.when(pl.Series(leak_of >= 0)).then(ids.gather(np.maximum(leak_of, 0)))).to_series(),
+            "is_eval": is_eval,
         }
-    ).with_columns(is_eval=pl.col("split") == Split.EVAL.value, is_labeled=pl.col("split") == Split.LABELED.value)
+    ).with_columns(is_labeled=pl.col("split") == Split.LABELED.value)
     if config.reject_eval_leaks:  # a row that is itself a duplicate of an eval row, whatever its group
         direct = rows.filter(pl.col("leak_of").is_not_null())
         ledger.reject(direct["row"].to_numpy(), "eval_leak", [f"duplicate of eval row {i}" for i in direct["leak_of"]])

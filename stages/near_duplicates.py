@@ -337,12 +337,6 @@ def key_hashes(keys: pl.Series, seed: int = 0) -> np.ndarray:
     return keys.hash(seed=seed).to_numpy()
 
 
-def duplicate_groups(keys: pl.Series, params: MinHashParams | None) -> tuple[np.ndarray, np.ndarray]:
-    """Per key: its exact-duplicate group and its near-duplicate group (exact only if params is None)."""
-    signatures = signed_keys(keys, params) if params is not None else None
-    return groups_from_hashes(key_hashes(keys), params, signatures)
-
-
 def groups_from_hashes(hashes: np.ndarray, params: MinHashParams | None, signatures: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
     """Exact and near-duplicate group per row from key hashes and (for near duplicates) one signature per row."""
     frame = pl.DataFrame({"hash": hashes})

@@ -3,7 +3,7 @@ import polars as pl
 import pytest
 
 from stages.near_duplicates import (
-    MinHashParams, duplicate_groups, estimated_jaccard, eval_duplicate_of, key_hashes, minhash_signatures, optimal_bands, signed_keys, sorted_unique,
+    MinHashParams, estimated_jaccard, groups_from_hashes, eval_duplicate_of, key_hashes, minhash_signatures, optimal_bands, signed_keys, sorted_unique,
 )
 
 WORDS = "the patient was treated with a new drug and the pain decreased over two weeks of follow up".split()
@@ -65,10 +65,10 @@ def test_duplicate_groups_link_near_copies_only():
     near[10] = "changed"
     other = _document(rng)
     keys = pl.Series([" ".join(base), " ".join(near), other, " ".join(base)])
-    exact, groups = duplicate_groups(keys, MinHashParams())
+    exact, groups = groups_from_hashes(key_hashes(keys), MinHashParams(), signed_keys(keys, MinHashParams()))
     assert exact[0] == exact[3] != exact[1]
     assert groups[0] == groups[1] == groups[3] != groups[2]
-    exact_only, same = duplicate_groups(keys, None)
+    exact_only, same = groups_from_hashes(key_hashes(keys), None, None)
     assert np.array_equal(exact_only, same)
 
 
