@@ -15,7 +15,7 @@ export HF_DATASETS_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install resources browser demo test bench bench-short-texts bench-clean bench-scaling bench-embed bench-augment bench-roofline bench-experiment bench-robustness bench-validation bench-pseudo-labels bench-pseudo-methods bench-weighting bench-finetune bench-finetune-curated bench-finetune-oracle bench-embed-experiment bench-setfit bench-setfit-curated clean-runs
+.PHONY: install resources browser demo test bench bench-suite bench-short-texts bench-clean bench-scaling bench-embed bench-augment bench-roofline bench-experiment bench-robustness bench-validation bench-pseudo-labels bench-pseudo-methods bench-weighting bench-finetune bench-finetune-curated bench-finetune-oracle bench-embed-experiment bench-setfit bench-setfit-curated clean-runs
 
 install: $(INSTALLED)
 
@@ -92,6 +92,11 @@ bench-short-texts: install resources
 	$(VENV)/bin/pdap curate --config configs/wordnet_glosses.yaml
 	$(VENV)/bin/pdap experiment --config configs/wordnet_glosses.yaml --references tfidf_lr,frozen_lr
 	$(PY) benchmarks/bench_minhash_short.py
+
+# pdap experiment on every suite data set (medical abstracts, banking77, WordNet glosses), test rows, 5 seeds.
+bench-suite: install resources
+	$(PY) benchmarks/wordnet_glosses.py
+	$(PY) benchmarks/suite.py
 
 bench-robustness: install resources
 	$(VENV)/bin/pdap robustness --config configs/demo.yaml --sample 25 --seeds 2

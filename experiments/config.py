@@ -26,7 +26,18 @@ class ExperimentConfig(StrictModel):
     seeds: list[int] = Field([0, 1, 2, 3, 4], min_length=1)
     trainer: Literal["head", "finetune", "setfit"] = "head"
     embedding_mode: Literal["truncate", "chunk_mean"] = "truncate"
-    reference_arms: list[Literal["tfidf_lr", "frozen_lr", "setfit"]] = ["tfidf_lr", "frozen_lr", "setfit"]
+    reference_arms: list[Literal["tuned_lr", "tfidf_lr", "name_prior", "frozen_lr", "setfit"]] = Field(
+        ["tuned_lr", "tfidf_lr", "name_prior"],
+        description="tuned_lr: logistic regression on the frozen embeddings, C by cross-validation on the k-shot rows; "
+        "tfidf_lr: the same on TF-IDF features; name_prior: the raw head times the class-name prior; "
+        "frozen_lr: C=1 logistic regression; setfit: SetFit (slow on CPU)",
+    )
+    eval_split: Literal["dev", "test"] = Field(
+        "test", description="the half of the eval rows scored: test for published figures, dev for tuning work"
+    )
+    self_tune: bool = Field(True, description="choose stages and ops per cell by inner cross-validation on the training rows")
+    inner_folds: int = Field(3, ge=2, le=10, description="inner cross-validation folds over the labeled originals")
+    head_l2: float | None = Field(None, gt=0.0, description="the head's L2 (1/C); null: chosen per cell by cross-validation")
     setfit_max_k: int = Field(25, description="SetFit reference arms run only up to this k (slow on CPU)")
     setfit_max_pairs: int | None = Field(
         None, ge=1, description="SetFit: at most this many contrastive pairs (null: SetFit's own count, 2 x 10 per example)"

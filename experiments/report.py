@@ -9,10 +9,10 @@ from pathlib import Path
 from experiments.metrics import mean_confidence_interval
 from flows.run_folder import atomic_write_bytes
 
-RECORD_KEY = ("dataset", "trainer", "arm", "k", "seed", "embedding_mode")
+RECORD_KEY = ("dataset", "eval_split", "trainer", "arm", "k", "seed", "embedding_mode")
 # A rerun of a cell replaces every record of the cell: an arm it no longer has (an op that made
 # no children this time) must not survive from an older run.
-CELL_KEY = ("dataset", "trainer", "k", "seed", "embedding_mode")
+CELL_KEY = ("dataset", "eval_split", "trainer", "k", "seed", "embedding_mode")
 
 
 def merge_records(path: Path, new: list[dict], key: tuple[str, ...] = RECORD_KEY, replace: tuple[str, ...] = CELL_KEY) -> list[dict]:
@@ -28,20 +28,30 @@ def merge_records(path: Path, new: list[dict], key: tuple[str, ...] = RECORD_KEY
     return merged
 
 
+def _split_name(record: dict) -> str:
+    return record.get("eval_split") or "all"  # records before the dev/test protocol scored every eval row
+
+
 def summarize(records: list[dict]) -> tuple[list[dict], list[dict]]:
-    """Per (trainer, mode, arm, k): mean/std/CI of macro-F1; and paired uplift of every arm over raw."""
+    """Per (eval split, trainer, mode, k, arm): mean/std/CI of macro-F1; and the paired uplift of every arm
+    over raw (`against: raw`) and over the cell's best reference arm by mean (`against: ref:<name>`)."""
     cells = defaultdict(dict)
     for record in records:
-        group = (record["trainer"], record.get("embedding_mode", "truncate"), record["k"])
+        group = (_split_name(record), record["trainer"], record.get("embedding_mode", "truncate"), record["k"])
         cells[group].setdefault(record["arm"], {})[record["seed"]] = record["macro_f1"]
     arms, uplifts = [], []
-    for (trainer, mode, k), by_arm in sorted(cells.items()):
-        raw = by_arm.get("raw", {})
+    for (split, trainer, mode, k), by_arm in sorted(cells.items()):
+        common = {"eval_split": split, "trainer": trainer, "embedding_mode": mode, "k": k}
+        references = [arm for arm in by_arm if arm.startswith("ref:")]
+        best_reference = max(references, key=lambda arm: sum(by_arm[arm].values()) / len(by_arm[arm]), default=None)
         for arm, scores in sorted(by_arm.items()):
-            arms.append({"trainer": trainer, "embedding_mode": mode, "arm": arm, "k": k, **mean_confidence_interval(list(scores.values()))})
-            paired = [scores[seed] - raw[seed] for seed in sorted(scores) if seed in raw]
-            if arm != "raw" and paired:
-                uplifts.append({"trainer": trainer, "embedding_mode": mode, "arm": arm, "k": k, **mean_confidence_interval(paired)})
+            arms.append({**common, "arm": arm, **mean_confidence_interval(list(scores.values()))})
+            for baseline in ("raw", best_reference):
+                if baseline is None or arm == baseline or (baseline != "raw" and arm.startswith("ref:")):
+                    continue
+                paired = [scores[seed] - by_arm[baseline][seed] for seed in sorted(scores) if seed in by_arm[baseline]]
+                if paired:
+                    uplifts.append({**common, "arm": arm, "against": baseline, **mean_confidence_interval(paired)})
     return arms, uplifts
 
 
@@ -51,19 +61,21 @@ def _number(value: float, scale: float = 1.0) -> str:
 
 def write_markdown(records: list[dict], path: Path, title: str) -> None:
     arms, uplifts = summarize(records)
-    lines = [f"# {title}", "", "Macro-F1 on the eval split, mean ± standard deviation over seeds (n), 95% t-interval.", ""]
-    lines += ["| trainer | embedding | arm | k | n | macro-F1 mean | std | 95% CI |", "|---|---|---|---:|---:|---:|---:|---|"]
+    lines = [f"# {title}", "", "Macro-F1 on the eval rows of the split named (test: published figures; dev: tuning; all: records made",
+             "before the dev/test protocol), mean ± standard deviation over seeds (n), 95% t-interval.", ""]
+    lines += ["| split | trainer | embedding | arm | k | n | macro-F1 mean | std | 95% CI |", "|---|---|---|---|---:|---:|---:|---:|---|"]
     for row in arms:
         lines.append(
-            f"| {row['trainer']} | {row['embedding_mode']} | {row['arm']} | {row['k']} | {row['n']} | {_number(row['mean'])} | "
+            f"| {row['eval_split']} | {row['trainer']} | {row['embedding_mode']} | {row['arm']} | {row['k']} | {row['n']} | {_number(row['mean'])} | "
             f"{_number(row['std'])} | [{_number(row['ci_low'])}, {_number(row['ci_high'])}] |"
         )
-    lines += ["", "Paired uplift over the raw k-shot data (same trainer, seed and k), in macro-F1 points.", ""]
-    lines += ["| trainer | embedding | arm | k | n | uplift mean | std | 95% CI |", "|---|---|---|---:|---:|---:|---:|---|"]
+    lines += ["", "Paired uplift (same trainer, seed and k) in macro-F1 points, against the raw k-shot data and against the",
+              "cell's best reference arm (highest mean).", ""]
+    lines += ["| split | trainer | embedding | arm | against | k | n | uplift mean | std | 95% CI |", "|---|---|---|---|---|---:|---:|---:|---:|---|"]
     for row in uplifts:
         lines.append(
-            f"| {row['trainer']} | {row['embedding_mode']} | {row['arm']} | {row['k']} | {row['n']} | {_number(row['mean'], 100)} | "
-            f"{_number(row['std'], 100)} | [{_number(row['ci_low'], 100)}, {_number(row['ci_high'], 100)}] |"
+            f"| {row['eval_split']} | {row['trainer']} | {row['embedding_mode']} | {row['arm']} | {row['against']} | {row['k']} | {row['n']} | "
+            f"{_number(row['mean'], 100)} | {_number(row['std'], 100)} | [{_number(row['ci_low'], 100)}, {_number(row['ci_high'], 100)}] |"
         )
     atomic_write_bytes(path, ("\n".join(lines) + "\n").encode("utf-8"))
 

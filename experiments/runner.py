@@ -1,4 +1,5 @@
-"""One cell of the experiment: draw k per class with a seed, curate, train every arm, score on eval."""
+"""One cell of the experiment: draw k per class with a seed, tune, curate, train every arm, score on
+the configured half of the eval rows (`test` by default; `dev` for tuning work)."""
 
 from __future__ import annotations
 
@@ -9,11 +10,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from experiments.metrics import classification_scores
+from experiments.references import name_prior_predictions
 from experiments.sampling import draw_k_shot
-from model_hooks.embedder import DEFAULT_BACKEND
-from model_hooks.trainers import make_trainer
+from experiments.self_tuning import Tuning, tune_pipeline
+from model_hooks.embedder import DEFAULT_BACKEND, get_embedder
+from model_hooks.trainers import choose_head_l2, make_trainer
 from schemas.rows import Split, family_keys
 from stages.domain_adaptation import PSEUDO_LABEL_OP
+from stages.ingest import eval_part
 from stages.pipeline import STAGE_NAMES, run_pipeline
 
 
@@ -21,26 +25,44 @@ def _split(rows: pa.Table, split: Split) -> pa.Table:
     return rows.filter(pc.equal(rows.column("split"), split.value))
 
 
-def training_arms(drawn: pa.Table, config, seed: int) -> dict[str, pa.Table]:
-    """Labeled training rows per arm.
+def _without_op(rows: pa.Table, op: str) -> pa.Table:
+    return rows.filter(pc.invert(pc.fill_null(pc.equal(rows.column("op"), op), False)))
 
-    `without:<stage>` reruns the pipeline with that stage off. `without:<op>` removes the rows
-    an op contributed from the curated rows (downstream decisions are not recomputed).
+
+def training_arms(drawn: pa.Table, config, seed: int, tuning: Tuning | None = None) -> tuple[dict[str, pa.Table], dict]:
+    """Labeled training rows per arm, and the stage stats of the curated arm's pipeline run.
+
+    `curated` is the pipeline as `tuning` chose it (every stage when there is no tuning; the raw rows
+    when tuning found that no curation helps). `all_stages` is the untuned pipeline, so the effect
+    of tuning shows. `without:<stage>` reruns the untuned pipeline with that stage off. `without:<op>`
+    removes the rows an op contributed from the untuned rows (downstream decisions are not recomputed).
     """
     arms = {"raw": _split(drawn, Split.LABELED)}
     if not config.experiment.curated_arms:
-        return arms
+        return arms, {}
     memo = {}  # stage prefixes shared by the arms
-    curated, _ = run_pipeline(drawn, config, seed, memo=memo)
-    arms["curated"] = _split(curated, Split.LABELED)
+    full, full_stats = run_pipeline(drawn, config, seed, memo=memo)
+    full = _split(full, Split.LABELED)
+    stats = full_stats
+    if tuning is None:
+        arms["curated"] = full
+    elif not tuning.curate:
+        arms["curated"], stats = arms["raw"], {}
+    else:
+        curated, stats = run_pipeline(drawn, config, seed, skip=tuning.skip, memo=memo)
+        curated = _split(curated, Split.LABELED)
+        for op in sorted(tuning.dropped_ops):
+            curated = _without_op(curated, op)
+        arms["curated"] = curated
+    if tuning is not None:
+        arms["all_stages"] = full
     if config.experiment.ablations:
         for stage in STAGE_NAMES:
             without, _ = run_pipeline(drawn, config, seed, skip=frozenset({stage}), memo=memo)
             arms[f"without:{stage}"] = _split(without, Split.LABELED)
-        ops = arms["curated"].column("op")
-        for op in ablated_ops(config, arms["curated"]):
-            arms[f"without:{op}"] = arms["curated"].filter(pc.invert(pc.fill_null(pc.equal(ops, op), False)))
-    return arms
+        for op in ablated_ops(config, full):
+            arms[f"without:{op}"] = _without_op(full, op)
+    return arms, stats
 
 
 def ablated_ops(config, curated: pa.Table) -> list[str]:
@@ -74,45 +96,87 @@ def training_families(train: pa.Table, trainer, weighting: str) -> list[str] | N
     return None
 
 
-def run_cell(rows: pa.Table, config, labels: list[str], k: int, seed: int) -> list[dict]:
-    """Records (ARCHITECTURE.md "Results files") for every arm of one (k, seed) cell.
+def scored_eval_rows(drawn: pa.Table, eval_split: str) -> pa.Table:
+    """The eval rows an experiment reports on: the `dev` or the `test` half (`stages.ingest.eval_part`)."""
+    eval_rows = _split(drawn, Split.EVAL)
+    return eval_rows.filter(pa.array([eval_part(text) == eval_split for text in eval_rows.column("text").to_pylist()], pa.bool_()))
+
+
+def cell_head_l2(drawn: pa.Table, labels: list[str], seed: int, settings) -> tuple[float | None, dict]:
+    """The head's L2 for every arm of a cell, by cross-validation on the drawn labeled rows (None: not the head)."""
+    if settings.trainer != "head" or settings.head_l2 is not None:
+        return settings.head_l2, {}
+    labeled = _split(drawn, Split.LABELED)
+    vectors = get_embedder(settings.embedding_mode).embed(labeled.column("text").to_pylist())
+    return choose_head_l2(vectors, labeled.column("label").to_pylist(), labels, seed)
+
+
+def run_cell(rows: pa.Table, config, labels: list[str], k: int, seed: int) -> tuple[list[dict], dict]:
+    """Records (ARCHITECTURE.md "Results files") for every arm of one (k, seed) cell, and the cell's
+    report (tuning decisions, stage stats of the curated arm).
 
     Arms whose training rows are identical share one training run (same seed, same result).
     """
     settings = config.experiment
     drawn = draw_k_shot(rows, k, seed)
-    eval_rows = _split(drawn, Split.EVAL)
+    head_l2, l2_scores = cell_head_l2(drawn, labels, seed, settings)
+    if head_l2 is not None:
+        config = config.model_copy(update={"domain": config.domain.model_copy(update={"pseudo_head_l2": head_l2})})
+    make = lambda name: make_trainer(name, settings.embedding_mode, settings.setfit_max_pairs, head_l2)  # noqa: E731
+    tuning = None
+    if settings.self_tune and settings.curated_arms:
+        tuning = tune_pipeline(drawn, config, labels, seed, make(settings.trainer), settings.inner_folds)
+    eval_rows = scored_eval_rows(drawn, settings.eval_split)
     eval_texts, eval_labels = eval_rows.column("text").to_pylist(), eval_rows.column("label").to_pylist()
-    runs = [(arm, train, make_trainer(settings.trainer, settings.embedding_mode, settings.setfit_max_pairs)) for arm, train in training_arms(drawn, config, seed).items()]
+    arms, stage_stats = training_arms(drawn, config, seed, tuning)
+    runs = [(arm, train, make(settings.trainer)) for arm, train in arms.items()]
+    raw = arms["raw"]
     for reference in settings.reference_arms:
         if reference == "setfit" and k > settings.setfit_max_k:
             continue
-        runs.append((f"ref:{reference}", _split(drawn, Split.LABELED), make_trainer(reference, settings.embedding_mode, settings.setfit_max_pairs)))
+        if reference != "name_prior":
+            runs.append((f"ref:{reference}", raw, make(reference)))
 
     records, done = [], {}
+    shared = {"dataset": config.dataset_name, "trainer": settings.trainer, "k": k, "seed": seed, "eval_split": settings.eval_split,
+              "n_eval": eval_rows.num_rows, "embedding_mode": settings.embedding_mode, "embedding_backend": DEFAULT_BACKEND,
+              "head_l2": head_l2}
     for arm, train, trainer in runs:
         families = training_families(train, trainer, settings.sample_weighting)
         key = (trainer.name, _fingerprint(train, families))
         started = time.perf_counter()
         if key not in done:
             done[key] = trainer.fit_predict(train.column("text").to_pylist(), train.column("label").to_pylist(), eval_texts, labels, seed, families)
-        scores = classification_scores(eval_labels, done[key], labels)
-        records.append(
-            {
-                "dataset": config.dataset_name,
-                "trainer": settings.trainer,
-                "arm": arm,
-                "k": k,
-                "seed": seed,
-                "macro_f1": round(scores["macro_f1"], 6),
-                "accuracy": round(scores["accuracy"], 6),
-                "per_class_f1": {label: round(value, 6) for label, value in scores["per_class_f1"].items()},
-                "n_train": train.num_rows,
-                "model": trainer.name,
-                "weighting": "uniform" if families is None else settings.sample_weighting,
-                "embedding_mode": settings.embedding_mode,
-                "embedding_backend": DEFAULT_BACKEND,  # the sentence model's backend (gate, pseudo-labels, head features)
-                "train_seconds": round(time.perf_counter() - started, 2),
-            }
-        )
-    return records
+        records.append(_record(shared, arm, train, trainer.name, done[key], eval_labels, labels, started,
+                               weighting="uniform" if families is None else settings.sample_weighting))
+    if "name_prior" in settings.reference_arms:
+        started = time.perf_counter()
+        predicted, temperature = name_prior_predictions(raw, eval_texts, labels, seed, make(settings.trainer) if settings.trainer == "head" else make("head"),
+                                                        settings.embedding_mode)
+        records.append(_record(shared, "ref:name_prior", raw, "head+name_prior", predicted, eval_labels, labels, started,
+                               weighting="uniform", name_temperature=temperature))
+    report = {"k": k, "seed": seed, "head_l2": head_l2, "head_l2_scores": {str(l2): score for l2, score in l2_scores.items()},
+              "stages": stage_stats, "n_train": {arm: train.num_rows for arm, train in arms.items()}}
+    if tuning is not None:
+        decisions = [decision.as_record() for decision in tuning.decisions]
+        report.update({"decisions": decisions, "decision_lines": [d.describe() for d in tuning.decisions], "inner_rows": tuning.inner_rows})
+        for record in records:
+            if record["arm"] == "curated":
+                record["decisions"] = decisions
+    return records, report
+
+
+def _record(shared: dict, arm: str, train: pa.Table, model: str, predicted: list[str], eval_labels: list[str], labels: list[str],
+            started: float, **extra) -> dict:
+    scores = classification_scores(eval_labels, predicted, labels)
+    return {
+        **shared,
+        "arm": arm,
+        "macro_f1": round(scores["macro_f1"], 6),
+        "accuracy": round(scores["accuracy"], 6),
+        "per_class_f1": {label: round(value, 6) for label, value in scores["per_class_f1"].items()},
+        "n_train": train.num_rows,
+        "model": model,
+        "train_seconds": round(time.perf_counter() - started, 2),
+        **extra,
+    }

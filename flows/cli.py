@@ -85,7 +85,9 @@ def experiment(
     seeds: Optional[int] = typer.Option(None, help="number of seeds (0..n-1); default 5"),
     trainer: Optional[str] = typer.Option(None, help="head | finetune | setfit"),
     embedding_mode: Optional[str] = typer.Option(None, help="truncate | chunk_mean"),
-    references: Optional[str] = typer.Option(None, help="comma-separated reference arms: tfidf_lr,frozen_lr,setfit ('' for none)"),
+    references: Optional[str] = typer.Option(None, help="comma-separated reference arms: tuned_lr,tfidf_lr,name_prior (default), frozen_lr, setfit ('' for none)"),
+    eval_split: Optional[str] = typer.Option(None, help="test (default: published figures) | dev (tuning work)"),
+    ablations: Optional[bool] = typer.Option(None, "--ablations/--no-ablations", help="one arm per stage and op switched off (default: on)"),
     results_dir: Optional[Path] = typer.Option(None, help="where the results files go"),
     run_id: Optional[str] = typer.Option(None),
 ):
@@ -105,6 +107,10 @@ def experiment(
         overrides["experiment"]["reference_arms"] = [name for name in references.split(",") if name]
     if results_dir:
         overrides["experiment"]["results_dir"] = str(results_dir.resolve())
+    if eval_split:
+        overrides["experiment"]["eval_split"] = eval_split
+    if ablations is not None:
+        overrides["experiment"]["ablations"] = ablations
     try:
         if (config is None) == (data is None):
             raise ConfigError("give either --config or --data")
@@ -127,12 +133,12 @@ def _sampling_error():
 
 
 def print_experiment(summary: dict) -> None:
-    table = Table(title="pdap experiment: paired macro-F1 uplift over raw k-shot data (points)")
-    for column in ("arm", "k", "seeds", "uplift", "95% CI"):
+    table = Table(title="pdap experiment: paired macro-F1 uplift (points) over raw k-shot data and over the best reference")
+    for column in ("split", "arm", "against", "k", "seeds", "uplift", "95% CI"):
         table.add_column(column)
     for row in summary["uplifts"]:
         ci = "n/a" if row["n"] < 2 else f"[{row['ci_low'] * 100:+.2f}, {row['ci_high'] * 100:+.2f}]"
-        table.add_row(row["arm"], str(row["k"]), str(row["n"]), f"{row['mean'] * 100:+.2f}", ci)
+        table.add_row(row["eval_split"], row["arm"], row["against"], str(row["k"]), str(row["n"]), f"{row['mean'] * 100:+.2f}", ci)
     console.print(table)
     arms = Table(title="macro-F1 by arm (mean ± std over seeds)")
     for column in ("trainer", "arm", "k", "macro-F1"):

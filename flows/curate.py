@@ -124,7 +124,7 @@ def augment_task(config: RunConfig, run_root: str, raw_path: str, drawn_path: st
     folder = RunFolder(Path(run_root))
     rows = pq.read_table(drawn_path)
     generated = read_children(children, config.augmentation.ops)
-    result = augment(rows, config.augmentation, domain, config.seed, generated)
+    result = augment(rows, config.augmentation, domain, config.seed, generated, cleaning=config.cleaning)
     path = folder.write_stage("augment", result.kept, result.rejected, result.stats)
     expected = result.stats["rows_in"] + result.stats["generated"] - result.rejected.num_rows
     checked = with_synthetic_checks(result.kept, pq.read_table(raw_path), domain.protected_terms, config.cleaning)

@@ -21,7 +21,7 @@ from flows.progress import progress_bar
 from flows.run_folder import atomic_write_json
 from schemas.config import RunConfig
 
-EMBEDDING_MODELS = {"head", "frozen_lr"}
+EMBEDDING_MODELS = {"head", "frozen_lr", "tuned_lr", "name_prior"}
 
 
 @task(name="embed", cache_policy=NO_CACHE)
@@ -39,14 +39,16 @@ def embed_task(raw_path: str, embedding_mode: str) -> int:
 
 
 @task(name="few-shot cells", cache_policy=NO_CACHE)
-def cells_task(config: RunConfig, raw_path: str, labels: list[str], k: int) -> list[dict]:
-    """Every seed's cell at `k`; each cell's records are saved as soon as it finishes (a long run stopped midway keeps them)."""
+def cells_task(config: RunConfig, raw_path: str, labels: list[str], k: int, run_root: str) -> list[dict]:
+    """Every seed's cell at `k`; each cell's records are saved as soon as it finishes (a long run stopped
+    midway keeps them), and its report (tuning decisions, stage stats) goes to `cells/` in the run folder."""
     rows = pq.read_table(raw_path)
     records_path = Path(config.experiment.results_dir) / f"experiment_{config.dataset_name}.jsonl"
     records = []
     with progress_bar(f"k={k}", len(config.experiment.seeds)) as advance:
         for seed in config.experiment.seeds:
-            cell = run_cell(rows, config, labels, k, seed)
+            cell, report = run_cell(rows, config, labels, k, seed)
+            atomic_write_json(Path(run_root) / "cells" / f"k{k}-seed{seed}.json", report)
             merge_records(records_path, cell)
             records.extend(cell)
             advance(1)
@@ -64,13 +66,13 @@ def results_task(config: RunConfig, records: list[dict], run_root: str) -> dict:
     arms, uplifts = summarize(records)
     atomic_write_json(Path(run_root) / "experiment_summary.json", {"arms": arms, "uplifts": uplifts})
     table = "\n".join(
-        f"| {u['arm']} | {u['k']} | {u['mean'] * 100:+.2f} | [{u['ci_low'] * 100:+.2f}, {u['ci_high'] * 100:+.2f}] |"
+        f"| {u['eval_split']} | {u['arm']} | {u['against']} | {u['k']} | {u['mean'] * 100:+.2f} | [{u['ci_low'] * 100:+.2f}, {u['ci_high'] * 100:+.2f}] |"
         for u in uplifts
         if u["n"] > 1
     )
     create_markdown_artifact(
         key="experiment-uplift",
-        markdown=f"# {title}\n\n| arm | k | uplift (points) | 95% CI |\n|---|---:|---:|---|\n{table}\n",
+        markdown=f"# {title}\n\n| split | arm | against | k | uplift (points) | 95% CI |\n|---|---|---|---:|---:|---|\n{table}\n",
         description="Paired macro-F1 uplift over the raw k-shot data",
     )
     return {"records": str(results_dir / f"experiment_{name}.jsonl"), "markdown": str(results_dir / f"experiment_{name}.md"),
@@ -111,7 +113,7 @@ def experiment_flow(config: RunConfig, run_id: str | None = None) -> dict:
         embed_task(raw_path, settings.embedding_mode)
     records = []
     for k in settings.ks:
-        records.extend(cells_task(config, raw_path, labels, k))
+        records.extend(cells_task(config, raw_path, labels, k, str(folder.root)))
     summary = results_task(config, records, str(folder.root))
     report = report_task(str(folder.root))
     wall = record_wall_time(config, time.perf_counter() - started, get_embedder(settings.embedding_mode).computed - embedded_before, provenance)

@@ -209,7 +209,8 @@ def experiment_section(folder: RunFolder) -> str:
         return '<p class="muted">No experiment ran in this run folder (<code>pdap experiment</code> writes one).</p>'
     summary = json.loads(path.read_text(encoding="utf-8"))
     fmt = lambda v: "n/a" if v is None or v != v else f"{v * 100:+.2f}"  # noqa: E731
-    uplift_rows = [[u["trainer"], u["arm"], u["k"], u["n"], fmt(u["mean"]), f"[{fmt(u['ci_low'])}, {fmt(u['ci_high'])}]"] for u in summary["uplifts"]]
+    uplift_rows = [[u.get("eval_split", "all"), u["trainer"], u["arm"], u.get("against", "raw"), u["k"], u["n"], fmt(u["mean"]),
+                    f"[{fmt(u['ci_low'])}, {fmt(u['ci_high'])}]"] for u in summary["uplifts"]]
     figure, axes = _figure()
     by_arm: dict[str, list[tuple[int, float]]] = {}
     for arm in summary["arms"]:
@@ -222,7 +223,27 @@ def experiment_section(folder: RunFolder) -> str:
     axes.set_xlabel("labeled examples per class (k)")
     axes.set_ylabel("macro-F1")
     axes.legend(fontsize=7)
-    return _table(["trainer", "arm", "k", "seeds", "uplift (points)", "95% CI"], uplift_rows, {2, 3, 4}) + _png(figure)
+    return (_table(["split", "trainer", "arm", "against", "k", "seeds", "uplift (points)", "95% CI"], uplift_rows, {4, 5, 6}) + _png(figure)
+            + cells_section(folder))
+
+
+def cells_section(folder: RunFolder) -> str:
+    """Per cell (k, seed): the head's L2, each tuning decision with its inner figure, and the curated arm's stage stats."""
+    paths = sorted((folder.root / "cells").glob("k*-seed*.json"), key=lambda p: tuple(int(x) for x in p.stem[1:].split("-seed")))
+    if not paths:
+        return ""
+    rows = []
+    for path in paths:
+        cell = json.loads(path.read_text(encoding="utf-8"))
+        stages = "; ".join(f"{name}: {stats.get('rows_in')} in, {stats.get('rows_out')} out"
+                           + "".join(f", {key[8:]} {value}" for key, value in sorted(stats.items()) if key.startswith("dropped_") and value)
+                           + (f", pseudo-labeled {stats['pseudo_labeled']}" if stats.get("pseudo_labeled") else "")
+                           for name, stats in cell.get("stages", {}).items()) or "none (curated = raw)"
+        rows.append([cell["k"], cell["seed"], cell.get("head_l2"), "; ".join(cell.get("decision_lines", [])) or "not tuned", stages])
+    return ("<h3>Per cell: tuning decisions and the curated arm's stages</h3>"
+            "<p class=\"muted\">Decisions come from inner cross-validation on the training rows only (inner uplift in macro-F1 points, "
+            "95% bootstrap interval); eval rows are never read.</p>"
+            + _table(["k", "seed", "head L2", "decisions", "curated arm: stages"], rows, {0, 1, 2}))
 
 
 def build_report(run_root: Path) -> str:

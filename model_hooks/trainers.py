@@ -7,15 +7,19 @@ True weigh each row 1 / family size and keep a family on one side of any interna
 others take None. Without families every row counts once.
 Nothing here ever sees the eval labels; early stopping uses a slice of the training data.
 
-- `head`: a class-balanced linear softmax on frozen MiniLM embeddings, L-BFGS (seconds).
+- `head`: a class-balanced linear softmax on frozen MiniLM embeddings, L-BFGS (seconds); its L2
+  is chosen per run by cross-validation on the labeled rows (`choose_head_l2`) unless given.
 - `finetune`: MiniLM fine-tuned end to end with a linear head on mean-pooled tokens (minutes).
 - `setfit`: SetFit contrastive fine-tuning of the same MiniLM plus a logistic head.
-- `tfidf_lr`, `frozen_lr`: scikit-learn reference arms.
+- `tuned_lr`, `tfidf_lr`: scikit-learn logistic regression on the frozen embeddings or on TF-IDF
+  features, C chosen by stratified cross-validation on the training rows (as a competent user would);
+  `frozen_lr`: the same on embeddings with scikit-learn's default C=1.
 """
 
 from __future__ import annotations
 
 import copy
+import hashlib
 import tempfile
 from dataclasses import dataclass
 from typing import Protocol
@@ -80,16 +84,62 @@ def linear_probabilities(x: np.ndarray, weight: np.ndarray, bias: np.ndarray) ->
     return exp / exp.sum(axis=1, keepdims=True)
 
 
+# The head's L2 candidates (l2 = 1 / C of logistic regression). Few rows of many classes want a weak
+# penalty (C=10 and more), many noisy rows a stronger one; the grid spans both.
+L2_GRID = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0)
+_L2_CHOICES: dict[str, tuple[float, dict]] = {}
+
+
+def stratified_folds(targets: np.ndarray, n_folds: int, seed: int) -> np.ndarray:
+    """A fold number per row: each class's rows dealt round-robin over the folds in a seeded order."""
+    rng = np.random.default_rng(seed)
+    folds = np.zeros(len(targets), dtype=np.int64)
+    offset = 0
+    for label in np.unique(targets):
+        members = rng.permutation(np.flatnonzero(targets == label))
+        folds[members] = (np.arange(len(members)) + offset) % n_folds
+        offset += len(members)  # classes smaller than n_folds do not all fill fold 0
+    return folds
+
+
+def choose_head_l2(x: np.ndarray, train_labels: list[str], labels: list[str], seed: int, grid: tuple[float, ...] = L2_GRID) -> tuple[float, dict]:
+    """The L2 of `grid` with the best out-of-fold macro-F1 on these rows (up to 5 stratified folds), and
+    each candidate's score. Ties go to the stronger penalty. Cached per process by the rows' content."""
+    from sklearn.metrics import f1_score
+
+    key = hashlib.sha256(np.ascontiguousarray(x, dtype=np.float32).tobytes() + "\x1f".join(train_labels).encode() + repr((labels, seed, grid)).encode()).hexdigest()
+    if key in _L2_CHOICES:
+        return _L2_CHOICES[key]
+    index = {label: position for position, label in enumerate(labels)}
+    targets = np.asarray([index[label] for label in train_labels])
+    n_folds = int(min(5, np.bincount(targets).max()))
+    if n_folds < 2:
+        return 1.0, {}
+    folds = stratified_folds(targets, n_folds, seed)
+    scores = {}
+    for l2 in grid:
+        predicted = np.zeros(len(targets), dtype=np.int64)
+        for fold in range(n_folds):
+            held = folds == fold
+            weight, bias = HeadTrainer(l2=l2).fit_weights(x[~held], [train_labels[i] for i in np.flatnonzero(~held)], labels, seed)
+            predicted[held] = linear_probabilities(x[held], weight, bias).argmax(axis=1)
+        scores[l2] = round(float(f1_score(targets, predicted, labels=list(range(len(labels))), average="macro", zero_division=0)), 6)
+    best = max(grid, key=lambda l2: (scores[l2], l2))
+    _L2_CHOICES[key] = (best, scores)
+    return best, scores
+
+
 @dataclass
 class HeadTrainer:
     """Linear softmax on frozen embeddings; class-balanced cross-entropy plus L2, solved by L-BFGS.
 
-    The L2 penalty is `l2 / (2 * total weight)`, the mean-loss form of C=1 logistic regression: the
-    more (weighted) evidence, the weaker the pull towards zero.
+    The L2 penalty is `l2 / (2 * total weight)`, the mean-loss form of logistic regression with
+    C = 1 / l2: the more (weighted) evidence, the weaker the pull towards zero. `l2 = None` chooses
+    it by cross-validation on the training rows (`choose_head_l2`).
     """
 
     embedding_mode: EmbeddingMode = "truncate"
-    l2: float = 1.0
+    l2: float | None = 1.0
     name: str = "head"
     uses_families: bool = True
 
@@ -114,6 +164,7 @@ class HeadTrainer:
         index = {label: position for position, label in enumerate(labels)}
         targets = np.asarray([index[label] for label in train_labels])
         row_weights = _row_weights(weights, len(targets))
+        l2 = self.l2 if self.l2 is not None else choose_head_l2(train_x, list(train_labels), list(labels), seed)[0]
         class_weights = _class_weights(targets, len(labels), row_weights)
         x = torch.from_numpy(np.ascontiguousarray(train_x, dtype=np.float32))
         y = torch.from_numpy(targets)
@@ -122,7 +173,7 @@ class HeadTrainer:
         torch.nn.init.zeros_(layer.weight)
         torch.nn.init.zeros_(layer.bias)
         optimizer = torch.optim.LBFGS(layer.parameters(), lr=1.0, max_iter=500, tolerance_grad=1e-6, line_search_fn="strong_wolfe")
-        penalty = self.l2 / (2 * float(row_weights.sum()))
+        penalty = l2 / (2 * float(row_weights.sum()))
 
         def closure():
             optimizer.zero_grad()
@@ -352,25 +403,45 @@ class SetFitTrainer:
         return [str(label) for label in model.predict(test_texts, batch_size=64, show_progress_bar=False)]
 
 
+C_GRID = (0.01, 0.1, 1.0, 10.0, 100.0)
+
+
+def _logistic_regression(x, train_labels, seed: int, tune: bool):
+    """scikit-learn logistic regression fitted on `x`; with `tune`, C from `C_GRID` by stratified
+    cross-validation (macro-F1, up to 5 folds) on these rows only."""
+    from sklearn.linear_model import LogisticRegression, LogisticRegressionCV
+    from sklearn.model_selection import StratifiedKFold
+
+    smallest = min(np.unique(np.asarray(train_labels), return_counts=True)[1])
+    if not tune or smallest < 2:
+        return LogisticRegression(max_iter=2000, random_state=seed).fit(x, train_labels)
+    folds = StratifiedKFold(n_splits=int(min(5, smallest)), shuffle=True, random_state=seed)
+    return LogisticRegressionCV(Cs=list(C_GRID), cv=folds, scoring="f1_macro", max_iter=2000, random_state=seed, l1_ratios=(0.0,),
+                                use_legacy_attributes=False).fit(x, train_labels)
+
+
 @dataclass
 class TfidfLogisticRegression:
+    """TF-IDF (words and word pairs, fitted on the training texts) + logistic regression, C tuned."""
+
     name: str = "tfidf_lr"
     uses_families: bool = False
 
     def fit_predict(self, train_texts, train_labels, test_texts, labels, seed, families=None):
         _no_families(self, families)
         from sklearn.feature_extraction.text import TfidfVectorizer
-        from sklearn.linear_model import LogisticRegression
 
         vectorizer = TfidfVectorizer(sublinear_tf=True, ngram_range=(1, 2), min_df=1)
-        model = LogisticRegression(max_iter=2000, random_state=seed)
-        model.fit(vectorizer.fit_transform(train_texts), train_labels)
+        model = _logistic_regression(vectorizer.fit_transform(train_texts), train_labels, seed, tune=True)
         return model.predict(vectorizer.transform(test_texts)).tolist()
 
 
 @dataclass
 class FrozenLogisticRegression:
+    """Logistic regression on the frozen sentence embeddings: C tuned (`tuned_lr`) or C=1 (`frozen_lr`)."""
+
     embedding_mode: EmbeddingMode = "truncate"
+    tune: bool = False
     name: str = "frozen_lr"
     uses_families: bool = False
 
@@ -380,24 +451,25 @@ class FrozenLogisticRegression:
         return self.fit_predict_vectors(embedder.embed(train_texts), train_labels, embedder.embed(test_texts), labels, seed)
 
     def fit_predict_vectors(self, train_x: np.ndarray, train_labels, test_x: np.ndarray, labels, seed) -> list[str]:
-        from sklearn.linear_model import LogisticRegression
-
-        model = LogisticRegression(max_iter=2000, random_state=seed)
-        model.fit(train_x, train_labels)
-        return model.predict(test_x).tolist()
+        return _logistic_regression(train_x, train_labels, seed, self.tune).predict(test_x).tolist()
 
 
 TRAINERS = {"head": HeadTrainer, "finetune": FinetuneTrainer, "setfit": SetFitTrainer}
-REFERENCES = {"tfidf_lr": TfidfLogisticRegression, "frozen_lr": FrozenLogisticRegression, "setfit": SetFitTrainer}
+REFERENCES = {"tuned_lr": FrozenLogisticRegression, "tfidf_lr": TfidfLogisticRegression, "frozen_lr": FrozenLogisticRegression,
+              "setfit": SetFitTrainer}
 
 
-def make_trainer(name: str, embedding_mode: EmbeddingMode = "truncate", setfit_max_pairs: int | None = None) -> Trainer:
-    """A trainer or reference model by name; embedding-based ones use `embedding_mode`."""
+def make_trainer(name: str, embedding_mode: EmbeddingMode = "truncate", setfit_max_pairs: int | None = None,
+                 head_l2: float | None = None) -> Trainer:
+    """A trainer or reference model by name; embedding-based ones use `embedding_mode`; `head_l2` is the
+    head's L2 (None: chosen by cross-validation on each training set)."""
     factory = TRAINERS.get(name) or REFERENCES.get(name)
     if factory is None:
         raise ValueError(f"unknown trainer {name!r}; choose from {sorted(set(TRAINERS) | set(REFERENCES))}")
-    if factory in (HeadTrainer, FrozenLogisticRegression):
-        return factory(embedding_mode=embedding_mode)
+    if factory is HeadTrainer:
+        return factory(embedding_mode=embedding_mode, l2=head_l2)
+    if factory is FrozenLogisticRegression:
+        return factory(embedding_mode=embedding_mode, tune=name == "tuned_lr", name=name)
     if factory is SetFitTrainer:
         return factory(max_pairs=setfit_max_pairs)
     return factory()

@@ -57,6 +57,7 @@ class DomainConfig(StrictModel):
     balance: bool = False
     pseudo_rounds: int = Field(1, ge=1, le=5)
     label_name_prior: bool = Field(True, description="weigh the labeling head's predictions by the rows' similarity to the class names")
+    pseudo_head_l2: float | None = Field(None, gt=0.0, description="the labeling head's L2 (1/C); null: chosen by cross-validation on the labeled originals")
     embedding_mode: str = Field("truncate", pattern="^(truncate|chunk_mean)$")
 
 
@@ -156,7 +157,7 @@ def _pseudo_label(rows: pa.Table, vectors: np.ndarray, alive: np.ndarray, config
     The labeling head counts a labeled row and its augmented children as one example (family
     weights), as the experiment's trainers do, and each pseudo-labeled row as one.
     """
-    from model_hooks.trainers import HeadTrainer
+    from model_hooks.trainers import HeadTrainer, choose_head_l2
 
     split, labels_column = column_values(rows, "split"), column_values(rows, "label")
     labeled = np.flatnonzero(alive & (split == Split.LABELED.value))
@@ -175,7 +176,10 @@ def _pseudo_label(rows: pa.Table, vectors: np.ndarray, alive: np.ndarray, config
     if config.label_name_prior:
         prior, stats = _label_name_prior(vectors, labeled[originals], labels_column, classes, embed)
     chosen: dict[int, tuple[str, float]] = {}
-    trainer = HeadTrainer()
+    l2 = config.pseudo_head_l2
+    if l2 is None:
+        l2 = choose_head_l2(vectors[labeled[originals]], labels_column[labeled[originals]].tolist(), classes, seed)[0]
+    trainer = HeadTrainer(l2=l2)
     for _ in range(config.pseudo_rounds):
         proposals: dict[int, tuple[str, float]] = {}
         for fold in (0, 1):
@@ -194,7 +198,7 @@ def _pseudo_label(rows: pa.Table, vectors: np.ndarray, alive: np.ndarray, config
         chosen = select_pseudo_labels(proposals, cap, threshold, config.balance)
     rows = _promote(rows, chosen)
     per_class = {c: sum(1 for label, _ in chosen.values() if label == c) for c in classes}
-    return rows, {"pseudo_labeled": len(chosen), "pseudo_labeled_by_class": per_class, **stats}
+    return rows, {"pseudo_labeled": len(chosen), "pseudo_labeled_by_class": per_class, "pseudo_head_l2": l2, **stats}
 
 
 def select_pseudo_labels(proposals: dict[int, tuple[str, float]], cap: dict[str, int], threshold: float, balance: bool) -> dict[int, tuple[str, float]]:

@@ -6,7 +6,7 @@ stages switched off for ablations.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
 import pyarrow as pa
@@ -24,7 +24,7 @@ class PipelineContext:
 
     config: object
     seed: int
-    domain: AugmentationInputs = field(default_factory=AugmentationInputs)
+    domain: AugmentationInputs | None = None  # None: mined from the rows reaching augmentation
 
 
 def _clean(rows: pa.Table, context: PipelineContext) -> StageResult:
@@ -32,8 +32,9 @@ def _clean(rows: pa.Table, context: PipelineContext) -> StageResult:
 
 
 def _augment(rows: pa.Table, context: PipelineContext) -> StageResult:
-    context.domain = build_domain_inputs(rows, context.config.domain)
-    return augment(rows, context.config.augmentation, context.domain, context.seed)
+    if context.domain is None:
+        context.domain = build_domain_inputs(rows, context.config.domain)
+    return augment(rows, context.config.augmentation, context.domain, context.seed, cleaning=context.config.cleaning)
 
 
 def _adapt(rows: pa.Table, context: PipelineContext) -> StageResult:
@@ -53,16 +54,18 @@ PIPELINE: tuple[tuple[str, Callable[[pa.Table, PipelineContext], StageResult]], 
 STAGE_NAMES = tuple(name for name, _ in PIPELINE)
 
 
-def run_pipeline(rows: pa.Table, config, seed: int, skip: frozenset[str] = frozenset(), memo: dict | None = None) -> tuple[pa.Table, dict]:
+def run_pipeline(rows: pa.Table, config, seed: int, skip: frozenset[str] = frozenset(), memo: dict | None = None,
+                 domain: AugmentationInputs | None = None) -> tuple[pa.Table, dict]:
     """Run every stage not in `skip`; return the final rows and each stage's stats.
 
     `memo` (a dict the caller keeps) shares results between calls on the same rows, config and
-    seed: an ablation that only drops a later stage reuses the stages before it.
+    seed: an ablation that only drops a later stage reuses the stages before it. `domain` gives the
+    domain resources (protected terms, word vectors) instead of mining them from the rows.
     """
     unknown = set(skip) - set(STAGE_NAMES)
     if unknown:
         raise ValueError(f"unknown stages {sorted(unknown)}; the pipeline has {list(STAGE_NAMES)}")
-    context = PipelineContext(config, seed)
+    context = PipelineContext(config, seed, domain)
     stats, done = {}, ()
     for name, function in PIPELINE:
         if name in skip:

@@ -1,11 +1,12 @@
 """Stage 2, semantic augmentation: new labeled rows that keep their parent's meaning and label.
 
 Every labeled original row is a parent. Each configured op (stages/augmenters.py) makes
-`per_example` children per parent. Children pass three gates, in order:
+`per_example` children per parent. Children pass four gates, in order:
 `protected_term_lost` (a domain term of the parent is missing: the one place protected terms
-are enforced for all augmenters), `duplicate_candidate` (the same text exists already), and the
-embedding-similarity gate: below `min_similarity` the meaning changed (`too_dissimilar`), above
-`max_similarity` the child is a near copy that teaches nothing (`near_copy`).
+are enforced for all augmenters), `duplicates_eval_row` (an exact or near duplicate of an eval
+row, as cleaning and the data contract define it), `duplicate_candidate` (the same text exists
+already), and the embedding-similarity gate: below `min_similarity` the meaning changed
+(`too_dissimilar`), above `max_similarity` the child is a near copy that teaches nothing (`near_copy`).
 
 Row accounting for a stage that adds rows: rows_in + generated = rows_out + rows rejected.
 """
@@ -19,16 +20,19 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
 from pydantic import Field, field_validator
 
 from schemas.rows import Origin, Split, conform_rows, content_id, empty_rows
 from schemas.strict import StrictModel
 from stages.augmenters import AUGMENTER_NAMES, build_augmenter, keeps_protected_terms
 from stages.base import ReasonLedger, StageResult
+from stages.cleaning import CleaningConfig, duplicate_keys, repaired_keys
+from stages.near_duplicates import eval_duplicate_of, key_hashes, signed_keys
 from stages.text_normalization import dedup_key_column
 
 STAGE = "augment"
-REASONS = ["protected_term_lost", "duplicate_candidate", "too_dissimilar", "near_copy"]
+REASONS = ["protected_term_lost", "duplicates_eval_row", "duplicate_candidate", "too_dissimilar", "near_copy"]
 
 
 class AugmentationConfig(StrictModel):
@@ -66,19 +70,50 @@ def _child_seed(seed: int, parent_id: str, op: str) -> int:
     return int.from_bytes(hashlib.sha256(f"{seed}:{parent_id}:{op}".encode()).digest()[:4], "big")
 
 
+# Children of one parent text by one op, seed and inputs, kept per process: an experiment's inner
+# cross-validation folds augment the same parents again with the same resources.
+_CHILDREN: dict[tuple, list[str]] = {}
+_CHILDREN_LIMIT = 200_000
+
+
+def _children_of(augmenter, op: str, text: str, seed: int, parent_id: str, config: AugmentationConfig, inputs: AugmentationInputs, inputs_key: str) -> list[str]:
+    key = (op, text, _child_seed(seed, parent_id, op), config.per_example, config.strength, inputs_key)
+    if key not in _CHILDREN:
+        if len(_CHILDREN) >= _CHILDREN_LIMIT:
+            _CHILDREN.clear()
+        _CHILDREN[key] = augmenter().augment(text, config.per_example, key[2], inputs.protected_terms)
+    return _CHILDREN[key]
+
+
+def _inputs_fingerprint(inputs: AugmentationInputs) -> str:
+    """What the children depend on besides parent, op and seed: the protected terms and the word vectors."""
+    digest = hashlib.sha256("\x1f".join(sorted(inputs.protected_terms)).encode("utf-8"))
+    if inputs.vectors is not None:
+        digest.update(np.ascontiguousarray(inputs.vectors.vectors).tobytes())
+        digest.update("\x1f".join(inputs.vectors.index_to_key).encode("utf-8"))
+    return digest.hexdigest()
+
+
 def generate_children(parents: pa.Table, config: AugmentationConfig, inputs: AugmentationInputs, seed: int) -> tuple[pa.Table, dict, dict]:
     """Candidate rows from every op for every parent, a note per op that could not run, seconds per op."""
     ids, texts, labels = (parents.column(name).to_pylist() for name in ("id", "text", "label"))
     rows = {"id": [], "text": [], "label": [], "parent_id": [], "op": []}
     not_run, seconds = {}, {}
+    inputs_key = _inputs_fingerprint(inputs)
     for op in config.ops:
         op_started = time.perf_counter()
         if op == "word_vector" and inputs.vectors is None:
             not_run[op] = "no in-domain word vectors (needs unlabeled or labeled in-domain text)"
             continue
-        augmenter = build_augmenter(op, config.strength, vectors=inputs.vectors)
+        built = []
+
+        def augmenter(op=op):  # built only when a child is not cached
+            if not built:
+                built.append(build_augmenter(op, config.strength, vectors=inputs.vectors))
+            return built[0]
+
         for parent_id, text, label in zip(ids, texts, labels):
-            for child in augmenter.augment(text, config.per_example, _child_seed(seed, parent_id, op), inputs.protected_terms):
+            for child in _children_of(augmenter, op, text, seed, parent_id, config, inputs, inputs_key):
                 rows["id"].append(content_id(parent_id, op, child))
                 rows["text"].append(child)
                 rows["label"].append(label)
@@ -156,16 +191,41 @@ def generate(parents: pa.Table, config: AugmentationConfig, inputs: Augmentation
     return GeneratedChildren(*generate_children(parents, config, inputs, seed))
 
 
-def pre_gate_ledger(rows: pa.Table, children: pa.Table, parent_text: dict[str, str], protected_terms: frozenset[str]) -> ReasonLedger:
-    """The children's ledger after the two gates that need no embedding: `protected_term_lost`, then
-    `duplicate_candidate` (the text of a row in `rows` or of an earlier child). The children it keeps go to
-    the similarity gate."""
+def eval_duplicates(rows: pa.Table, texts: pa.Array, cleaning: CleaningConfig) -> list[str | None]:
+    """Per text: the id of the eval row of `rows` it is an exact or near duplicate of, else None.
+
+    The test of the augmented contract (data_contracts.suites.duplicates_eval_column), in one batched
+    call: texts keyed as they are, eval texts (unchanged raw text) repaired first as cleaning repairs them.
+    """
+    evals = rows.filter(pc.equal(rows.column("split"), Split.EVAL.value))
+    if len(texts) == 0 or evals.num_rows == 0:
+        return [None] * len(texts)
+    keys = pl.concat([duplicate_keys(pl.Series(texts).cast(pl.String)),
+                      repaired_keys(pl.Series(evals.column("text").combine_chunks()).cast(pl.String), cleaning)])
+    params = cleaning.minhash if cleaning.near_duplicates else None
+    side = np.r_[np.zeros(len(texts), dtype=bool), np.ones(evals.num_rows, dtype=bool)]
+    found = eval_duplicate_of(key_hashes(keys), side, params, signed_keys(keys, params) if params else None)[: len(texts)]
+    eval_ids = evals.column("id").to_pylist()
+    return [eval_ids[position - len(texts)] if position >= 0 else None for position in found.tolist()]
+
+
+def pre_gate_ledger(rows: pa.Table, children: pa.Table, parent_text: dict[str, str], protected_terms: frozenset[str],
+                    cleaning: CleaningConfig = CleaningConfig()) -> ReasonLedger:
+    """The children's ledger after the gates that need no embedding: `protected_term_lost`, `duplicates_eval_row`
+    (an eval row's exact or near duplicate, by `cleaning`'s keys), then `duplicate_candidate` (the text of a row
+    in `rows` or of an earlier child). The children it keeps go to the similarity gate."""
     ledger = ReasonLedger(children.num_rows, REASONS)
     child_texts = children.column("text").to_pylist()
     lineage = zip(children.column("parent_id").to_pylist(), children.column("op").to_pylist(), child_texts)
     lost = [i for i, (parent, op, text) in enumerate(lineage)
             if not keeps_protected_terms(parent_text[parent], text, protected_terms, op)]
     ledger.reject(np.asarray(lost, dtype=np.int64), "protected_term_lost")
+
+    alive = np.flatnonzero(ledger.kept_mask)
+    duplicated = eval_duplicates(rows, children.column("text").take(pa.array(alive, pa.int64())).combine_chunks(), cleaning)
+    leaks = [(row, eval_id) for row, eval_id in zip(alive.tolist(), duplicated) if eval_id is not None]
+    ledger.reject(np.asarray([row for row, _ in leaks], dtype=np.int64), "duplicates_eval_row",
+                  [f"duplicate of eval row {eval_id}" for _, eval_id in leaks])
 
     existing = set(dedup_key_column(pl.Series(rows.column("text").combine_chunks())).to_list())
     keys = dedup_key_column(pl.Series(child_texts, dtype=pl.String)).to_list() if child_texts else []
@@ -179,10 +239,11 @@ def pre_gate_ledger(rows: pa.Table, children: pa.Table, parent_text: dict[str, s
 
 
 def augment(rows: pa.Table, config: AugmentationConfig, inputs: AugmentationInputs, seed: int,
-            generated: GeneratedChildren | None = None) -> StageResult:
+            generated: GeneratedChildren | None = None, cleaning: CleaningConfig = CleaningConfig()) -> StageResult:
     """Return the input rows plus the children that pass every gate; rejected children with reasons.
 
     `generated` holds children made elsewhere (parent shards on workers); by default they are made here.
+    `cleaning` is the run's cleaning config: its duplicate keys decide which children duplicate an eval row.
     """
     started = time.perf_counter()
     rows = conform_rows(rows)
@@ -191,7 +252,7 @@ def augment(rows: pa.Table, config: AugmentationConfig, inputs: AugmentationInpu
         generated = generate(parents, config, inputs, seed)
     children, not_run, op_seconds = generated.table, generated.not_run, generated.seconds_by_op
     parent_text = dict(zip(parents.column("id").to_pylist(), parents.column("text").to_pylist()))
-    ledger = pre_gate_ledger(rows, children, parent_text, inputs.protected_terms)
+    ledger = pre_gate_ledger(rows, children, parent_text, inputs.protected_terms, cleaning)
 
     gate_started = time.perf_counter()
     similarity = np.full(children.num_rows, np.nan)

@@ -162,7 +162,7 @@ def test_pseudo_label_cap_and_balance():
 def test_default_pseudo_label_threshold_is_twice_chance_and_cap_a_multiple_of_the_labeled_count():
     unlabeled = [(f"{text} Follow-up report {i}.", None, "unlabeled") for i, text in enumerate(CARDIO * 4 + NEURO * 4)]
     rows = labeled_rows(extra=unlabeled)
-    head_only = {"relevance_filter": False, "label_name_prior": False}
+    head_only = {"relevance_filter": False, "label_name_prior": False, "pseudo_head_l2": 1.0}
     lenient = adapt(rows, DomainConfig(**head_only, pseudo_min_confidence=0.6), seed=0)
     confidences = [r["label_agreement"] for r in lenient.kept.to_pylist() if r["origin"] == "pseudo_labeled"]
     assert confidences and max(confidences) < 0.9  # this tiny model is never 90% sure...
@@ -172,6 +172,17 @@ def test_default_pseudo_label_threshold_is_twice_chance_and_cap_a_multiple_of_th
     counts = collections.Counter(r["label"] for r in capped.kept.to_pylist() if r["origin"] == "pseudo_labeled")
     assert counts and max(counts.values()) == 3  # three labeled originals per class
     assert len(confidences) > 6  # the default cap (5 x 3 per class) let more through
+
+
+def test_the_labeling_heads_l2_is_chosen_by_cross_validation_unless_given():
+    from model_hooks.trainers import L2_GRID
+
+    unlabeled = [(f"{text} Follow-up report {i}.", None, "unlabeled") for i, text in enumerate(CARDIO + NEURO)]
+    rows = labeled_rows(extra=unlabeled)
+    tuned = adapt(rows, DomainConfig(relevance_filter=False, label_name_prior=False), seed=0)
+    assert tuned.stats["pseudo_head_l2"] in L2_GRID
+    fixed = adapt(rows, DomainConfig(relevance_filter=False, label_name_prior=False, pseudo_head_l2=0.5), seed=0)
+    assert fixed.stats["pseudo_head_l2"] == 0.5
 
 
 def test_parent_cap_augments_at_most_that_many_rows_per_class_drawn_by_seed():
@@ -237,3 +248,37 @@ def test_name_temperature_is_fitted_only_when_the_names_beat_a_flat_prior_signif
     assert label_names.fit_temperature(noise[:0], targets[:0]) is None
     monkeypatch.setattr(label_names, "LIKELIHOOD_RATIO_CRITICAL", 0.0)
     assert label_names.fit_temperature(noise, targets) is not None  # by chance, some temperature fits this noise a little
+
+
+EVAL_TEXT = "Eval abstract about coronary stents and restenosis in diabetic patients after angioplasty."
+
+
+def test_children_that_duplicate_an_eval_row_are_rejected_and_the_augmented_contract_passes(monkeypatch, tmp_path):
+    import stages.semantic_augmentation as semantic_augmentation
+    from data_contracts.suites import synthetic_suite, with_synthetic_checks
+    from data_contracts.validate import ContractValidator
+    from stages.augmenters import AUGMENTER_NAMES
+    from stages.cleaning import CleaningConfig
+
+    class LeakyAugmenter:  # an augmenter whose children copy or nearly copy the eval row
+        def augment(self, text, n, seed, protected):
+            return [f"  {EVAL_TEXT.upper()} ", EVAL_TEXT.replace("angioplasty.", "angioplasty today."), text.replace("thirty", "30")]
+
+    monkeypatch.setattr(semantic_augmentation, "build_augmenter", lambda op, strength, vectors=None: LeakyAugmenter())
+    rows = make_rows((CARDIO[0], "cardio", "labeled"), (EVAL_TEXT, "cardio", "eval"))
+    eval_id = rows.column("id")[1].as_py()
+    config = AugmentationConfig(ops=["random_swap"], min_similarity=-1.0, max_similarity=1.0)
+    result = augment(rows, config, AugmentationInputs(), seed=0, cleaning=CleaningConfig())
+
+    leaks = [r for r in result.rejected.to_pylist() if r["reason"] == "duplicates_eval_row"]
+    assert len(leaks) == 2 and {r["detail"] for r in leaks} == {f"duplicate of eval row {eval_id}"}
+    kept_children = [r["text"] for r in result.kept.to_pylist() if r["origin"] == "augmented"]
+    assert kept_children == [CARDIO[0].replace("thirty", "30")]
+    stats = result.stats
+    assert stats["dropped_duplicates_eval_row"] == 2
+    assert stats["rows_in"] + stats["generated"] == stats["rows_out"] + result.rejected.num_rows
+    expected = stats["rows_in"] + stats["generated"] - result.rejected.num_rows
+    checked = with_synthetic_checks(result.kept, rows, frozenset(), CleaningConfig())
+    report = ContractValidator(tmp_path / "data_docs").validate(
+        "20_augmented", checked, synthetic_suite(["cardio", "neuro"], list(AUGMENTER_NAMES), expected, scored=False))
+    assert report.success, [r for r in report.rules if not r["success"]]

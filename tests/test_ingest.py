@@ -20,7 +20,7 @@ from schemas.config import ConfigError, RunConfig
 from schemas.rows import ROW_SCHEMA, content_id
 from stages.cleaning import CleaningConfig, clean
 from stages.export import to_hf_dataset
-from stages.ingest import REASONS, ColumnMapping, IngestConfig, InputError, SourceConfig, ingest
+from stages.ingest import REASONS, ColumnMapping, IngestConfig, InputError, SourceConfig, eval_part, ingest, is_eval_text
 
 # ---------------------------------------------------------------- helpers
 
@@ -552,14 +552,37 @@ def test_identical_rows_get_distinct_stable_ids(tmp_path):
     assert len(ids) == 4 and len(set(ids)) == 4
     assert ids == second.kept.column("id").to_pylist()
     assert ids == [
-        content_id("same text", "a", "labeled"),
-        content_id("same text", "a", "labeled", "1"),
-        content_id("same text", "b", "labeled"),
-        content_id("same text", "a", "labeled", "2"),
+        content_id("same text", "labeled"),
+        content_id("same text", "labeled", "1"),
+        content_id("same text", "labeled", "2"),
+        content_id("same text", "labeled", "3"),
     ]
     # the same rows read from another format get the same ids
     jsonl = write_jsonl(tmp_path / "in.jsonl", [{"text": "same text", "label": l} for l in "aaba"])
     assert run(jsonl).kept.column("id").to_pylist() == ids
+
+
+def test_ids_do_not_encode_the_label(tmp_path):
+    path = tmp_path / "in.csv"
+    path.write_text("text,label\nfirst text,a\n")
+    relabeled = tmp_path / "relabeled.csv"
+    relabeled.write_text("text,label\nfirst text,b\n")
+    assert run(path).kept.column("id").to_pylist() == run(relabeled).kept.column("id").to_pylist()
+
+
+def test_dev_and_test_halves_split_the_eval_rows_by_bit_one_of_the_hash():
+    import hashlib
+
+    texts = [f"abstract number {i}" for i in range(400)]
+    eval_texts = [t for t in texts if is_eval_text(t)]
+    parts = {t: eval_part(t) for t in eval_texts}
+    assert set(parts.values()) == {"dev", "test"}
+    for text, part in parts.items():
+        bit_one = (int.from_bytes(hashlib.sha256(text.encode()).digest(), "big") >> 1) & 1
+        assert part == ("dev" if bit_one else "test")
+    # independent of the eval parity: both halves are about a quarter of all texts
+    assert 0.35 < sum(p == "test" for p in parts.values()) / len(parts) < 0.65
+    assert {eval_part(t) for t in texts if not is_eval_text(t)} == {"dev", "test"}
 
 
 def test_eval_rule_leaves_unlabeled_rows_unlabeled(tmp_path):

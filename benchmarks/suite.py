@@ -1,0 +1,116 @@
+"""The benchmark suite: `pdap experiment` on several public data sets exactly as a user runs it, test rows.
+
+Each data set runs through the CLI (`pdap experiment --config ... --k ... --no-ablations --results-dir
+benchmarks/results/suite`), so the defaults are what is measured. The records of every data set are
+gathered into `benchmarks/results/suite.jsonl` and summarised in `suite.md`: per data set and k, raw, each
+reference arm, curated, and curated's paired uplift against raw and against the best reference of the
+cell, with 95% t-intervals over seeds.
+
+    python benchmarks/suite.py [--datasets medical_abstracts banking77 wordnet_glosses] [--seeds 5] [--summary-only]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from experiments.metrics import mean_confidence_interval  # noqa: E402
+from experiments.report import summarize  # noqa: E402
+from flows.run_folder import atomic_write_bytes  # noqa: E402
+
+RESULTS = ROOT / "benchmarks" / "results"
+SUITE_DIR = RESULTS / "suite"
+# data set -> (config, ks); k=25 only where every class of the pool has enough rows for it
+DATASETS = {
+    "medical_abstracts": ("configs/demo.yaml", [5, 10, 25]),
+    "banking77": ("configs/banking77.yaml", [5, 10]),
+    "wordnet_glosses": ("configs/wordnet_glosses.yaml", [5, 10, 25]),
+}
+
+
+def run_dataset(name: str, seeds: int) -> dict:
+    """Run one data set's experiment through the CLI; return its wall-time record."""
+    config, ks = DATASETS[name]
+    command = [str(ROOT / ".venv" / "bin" / "pdap"), "experiment", "--config", config, "--seeds", str(seeds), "--no-ablations",
+               "--eval-split", "test", "--results-dir", str(SUITE_DIR)]
+    for k in ks:
+        command += ["--k", str(k)]
+    started = time.perf_counter()
+    subprocess.run(command, cwd=ROOT, check=True, env=os.environ.copy())
+    return {"bench": "suite_wall", "dataset": name, "ks": ks, "seeds": seeds, "seconds": round(time.perf_counter() - started, 1)}
+
+
+def gather(names: list[str]) -> list[dict]:
+    """The test-row records of every suite data set, as in `suite/experiment_<name>.jsonl`."""
+    records = []
+    for name in names:
+        path = SUITE_DIR / f"experiment_{name}.jsonl"
+        if path.exists():
+            records += [r for r in map(json.loads, path.read_text(encoding="utf-8").splitlines()) if r.get("eval_split") == "test"]
+    return records
+
+
+def _points(value: float) -> str:
+    return "n/a" if value != value else f"{value * 100:+.1f}"
+
+
+def _f1(row: dict | None) -> str:
+    return "" if row is None else f"{row['mean']:.3f}"
+
+
+def summary_table(records: list[dict]) -> str:
+    """Markdown: one line per data set and k, and the mean uplift over data sets per k."""
+    references = sorted({r["arm"] for r in records if r["arm"].startswith("ref:")})
+    header = ["data set", "k", "seeds", "raw", *[r[4:] for r in references], "curated", "curated - raw [95% CI]",
+              "best reference", "curated - best ref [95% CI]"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    by_k: dict[int, list[float]] = {}
+    for dataset in sorted({r["dataset"] for r in records}):
+        arms, uplifts = summarize([r for r in records if r["dataset"] == dataset])
+        for k in sorted({row["k"] for row in arms}):
+            mean = {row["arm"]: row for row in arms if row["k"] == k}
+            against = {row["against"]: row for row in uplifts if row["k"] == k and row["arm"] == "curated"}
+            best = next((name for name in against if name != "raw"), None)
+            vs_raw, vs_best = against.get("raw"), against.get(best)
+            if vs_raw:
+                by_k.setdefault(k, []).append(vs_raw["mean"])
+            cells = [dataset, str(k), str(mean["raw"]["n"]), _f1(mean.get("raw")), *[_f1(mean.get(r)) for r in references], _f1(mean.get("curated")),
+                     "" if not vs_raw else f"{_points(vs_raw['mean'])} [{_points(vs_raw['ci_low'])}, {_points(vs_raw['ci_high'])}]",
+                     "" if best is None else best[4:],
+                     "" if not vs_best else f"{_points(vs_best['mean'])} [{_points(vs_best['ci_low'])}, {_points(vs_best['ci_high'])}]"]
+            lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", "Mean over data sets of curated - raw (points), per k: "
+              + ", ".join(f"k={k}: {_points(mean_confidence_interval(values)['mean'])} ({len(values)} data sets)" for k, values in sorted(by_k.items()))]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=list(DATASETS))
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--summary-only", action="store_true", help="rebuild suite.jsonl and suite.md from the records")
+    args = parser.parse_args()
+    walls = [] if args.summary_only else [run_dataset(name, args.seeds) for name in args.datasets]
+    if walls:
+        with (RESULTS / "suite_wall_time.jsonl").open("a", encoding="utf-8") as handle:
+            handle.writelines(json.dumps(wall) + "\n" for wall in walls)
+    records = gather(list(DATASETS))
+    atomic_write_bytes(RESULTS / "suite.jsonl", "".join(json.dumps(r, sort_keys=True) + "\n" for r in records).encode("utf-8"))
+    title = "# Benchmark suite: pdap experiment on public data sets, test rows\n\n"
+    intro = ("Head trainer, self-tuned (the head's L2 and the stages by inner cross-validation on the training rows); macro-F1 "
+             "means over seeds on the test half of the eval rows; uplifts are paired by seed, in points, with 95% t-intervals. "
+             "Records: suite.jsonl; per data set: suite/experiment_<name>.md.\n\n")
+    atomic_write_bytes(RESULTS / "suite.md", (title + intro + summary_table(records)).encode("utf-8"))
+    print((RESULTS / "suite.md").read_text(encoding="utf-8"))
+
+
+if __name__ == "__main__":
+    main()

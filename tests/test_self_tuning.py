@@ -1,0 +1,142 @@
+"""Self-tuning from training rows only: the head's L2, the inner folds, the stage and op decisions."""
+
+import numpy as np
+import pyarrow.compute as pc
+import pytest
+
+from experiments.runner import scored_eval_rows
+from experiments.self_tuning import GATED_STAGES, inner_folds, tune_pipeline
+from model_hooks.trainers import L2_GRID, choose_head_l2, make_trainer, stratified_folds
+from row_fixtures import make_rows
+from schemas.config import RunConfig
+from stages.ingest import eval_part
+
+
+def clustered(n_classes: int, per_class: int, spread: float, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(n_classes, 32))
+    x = np.vstack([centre + spread * rng.normal(size=(per_class, 32)) for centre in centres]).astype(np.float32)
+    labels = [f"c{i}" for i in range(n_classes) for _ in range(per_class)]
+    return x, labels, [f"c{i}" for i in range(n_classes)]
+
+
+def test_head_l2_is_chosen_from_the_grid_by_cross_validation_and_is_repeatable():
+    x, labels, classes = clustered(8, 5, spread=1.0)
+    best, scores = choose_head_l2(x, labels, classes, seed=0)
+    assert set(scores) == set(L2_GRID) and best in L2_GRID
+    assert scores[best] == max(scores.values())
+    assert choose_head_l2(x, labels, classes, seed=0) == (best, scores)
+
+
+def test_many_classes_with_few_rows_get_a_weaker_penalty_than_the_fixed_default():
+    # 30 separable classes of 4 rows: the C=1 form (l2=1) shrinks every class towards the others
+    x, labels, classes = clustered(30, 4, spread=1.5, seed=3)
+    best, scores = choose_head_l2(x, labels, classes, seed=0)
+    assert best < 1.0 and scores[best] > scores[1.0]
+
+
+def test_stratified_folds_hold_out_every_class_in_every_fold_when_it_can():
+    targets = np.repeat(np.arange(4), 6)
+    folds = stratified_folds(targets, 3, seed=1)
+    for fold in range(3):
+        assert sorted(set(targets[folds == fold])) == [0, 1, 2, 3]
+    assert np.bincount(folds).tolist() == [8, 8, 8]
+
+
+def test_tuned_references_choose_c_on_the_training_rows():
+    tuned, fixed = make_trainer("tuned_lr"), make_trainer("frozen_lr")
+    assert tuned.tune and tuned.name == "tuned_lr" and not fixed.tune
+    x, labels, classes = clustered(5, 6, spread=0.5)
+    predicted = tuned.fit_predict_vectors(x, labels, x, classes, seed=0)
+    assert predicted == labels
+
+
+def corpus():
+    """Two topics of short clinical sentences, a pool, and eval rows with secret texts."""
+    topics = {"cardio": ["heart", "artery", "blood pressure", "cardiac rhythm"], "neuro": ["brain", "nerve", "seizure", "memory loss"]}
+    rows = []
+    for label, words in topics.items():
+        for i in range(12):
+            rows.append((f"The patient {i} was examined for {words[i % 4]} problems and treated with care number {i}.", label, "labeled"))
+        for i in range(6):
+            rows.append((f"Follow-up {i}: {words[(i + 1) % 4]} findings were stable in the clinic visit {i}.", None, "unlabeled"))
+        for i in range(4):
+            rows.append((f"SECRET eval row {label} {i} about {words[i % 4]}.", label, "eval"))
+    return make_rows(*rows)
+
+
+def small_config(**augmentation):
+    return RunConfig.model_validate({
+        "ingest": {"sources": [{"path": "x.csv"}]},
+        "augmentation": {"ops": ["random_swap", "keyboard"], "max_parents_per_class": 4, "min_similarity": 0.5, **augmentation},
+        "domain": {"word_vectors": False, "pseudo_per_class": 3},
+        "validation": {"enabled": False},
+    })
+
+
+class SpyHead:
+    """The experiment's head, recording every text it is shown."""
+
+    uses_families = True
+
+    def __init__(self):
+        self.inner = make_trainer("head", head_l2=0.1)
+        self.seen: set[str] = set()
+
+    def fit_predict(self, train_texts, train_labels, test_texts, labels, seed, families=None):
+        self.seen.update(train_texts, test_texts)
+        return self.inner.fit_predict(train_texts, train_labels, test_texts, labels, seed, families)
+
+
+def test_inner_folds_hold_out_labeled_originals_and_drop_the_eval_rows():
+    rows = corpus()
+    folds = inner_folds(rows, seed=0, n_folds=3)
+    held = [set(f.filter(pc.equal(f.column("split"), "eval")).column("id").to_pylist()) for f in folds]
+    labeled = set(rows.filter(pc.equal(rows.column("split"), "labeled")).column("id").to_pylist())
+    assert set().union(*held) == labeled and sum(map(len, held)) == len(labeled)  # each original held out once
+    for table in folds:
+        assert not any(text.startswith("SECRET") for text in table.column("text").to_pylist())
+
+
+def test_tuning_never_reads_eval_rows_and_records_every_decision():
+    rows = corpus()
+    head = SpyHead()
+    tuning = tune_pipeline(rows, small_config(), ["cardio", "neuro"], seed=0, trainer=head, n_folds=3)
+    assert head.seen and not any(text.startswith("SECRET") for text in head.seen)
+    names = [decision.name for decision in tuning.decisions]
+    assert names[: len(GATED_STAGES)] == list(GATED_STAGES) and names[-1] == "curation"
+    for decision in tuning.decisions:
+        assert decision.ci_low <= decision.uplift <= decision.ci_high or decision.name == "curation"
+        assert decision.describe().startswith(f"{decision.name}: {'on' if decision.on else 'off'}, inner uplift")
+    assert tuning.inner_rows == 24
+    if not tuning.curate:
+        assert tuning.skip == frozenset(GATED_STAGES)
+    # changing the eval rows (texts and labels) changes no decision
+    changed = rows.set_column(1, "text", pc.if_else(pc.equal(rows.column("split"), "eval"), "other eval text entirely", rows.column("text")))
+    again = tune_pipeline(changed, small_config(), ["cardio", "neuro"], seed=0, trainer=SpyHead(), n_folds=3)
+    assert [d.as_record() for d in again.decisions] == [d.as_record() for d in tuning.decisions]
+
+
+def test_a_stage_that_only_adds_noise_is_switched_off():
+    # children too dissimilar to help: a similarity gate at -1 lets keyboard noise at full strength through
+    rows = corpus()
+    tuning = tune_pipeline(rows, small_config(strength=1.0, min_similarity=-1.0, ops=["keyboard"]), ["cardio", "neuro"], seed=0,
+                           trainer=SpyHead(), n_folds=3)
+    augment = next(d for d in tuning.decisions if d.name == "augment")
+    assert augment.on == (augment.uplift > 0)
+    assert ("augment" in tuning.skip) == (not augment.on)
+
+
+def test_the_experiment_scores_only_the_configured_half_of_the_eval_rows():
+    rows = corpus()
+    test_rows = scored_eval_rows(rows, "test")
+    dev_rows = scored_eval_rows(rows, "dev")
+    assert test_rows.num_rows + dev_rows.num_rows == 8
+    assert {eval_part(t) for t in test_rows.column("text").to_pylist()} <= {"test"}
+    assert {eval_part(t) for t in dev_rows.column("text").to_pylist()} <= {"dev"}
+
+
+@pytest.mark.parametrize("split", ["dev", "test"])
+def test_eval_split_is_a_config_choice(split):
+    config = RunConfig.model_validate({"ingest": {"sources": [{"path": "x.csv"}]}, "experiment": {"eval_split": split}})
+    assert config.experiment.eval_split == split
