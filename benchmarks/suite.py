@@ -27,7 +27,6 @@ from experiments.report import summarize  # noqa: E402
 from flows.run_folder import atomic_write_bytes  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
-SUITE_DIR = RESULTS / "suite"
 # data set -> (config, ks); k=25 only where every class of the pool has enough rows for it
 DATASETS = {
     "medical_abstracts": ("configs/demo.yaml", [5, 10, 25]),
@@ -36,25 +35,31 @@ DATASETS = {
 }
 
 
-def run_dataset(name: str, seeds: int) -> dict:
+def run_dataset(name: str, seeds: int, eval_split: str) -> dict:
     """Run one data set's experiment through the CLI; return its wall-time record."""
     config, ks = DATASETS[name]
     command = [str(ROOT / ".venv" / "bin" / "pdap"), "experiment", "--config", config, "--seeds", str(seeds), "--no-ablations",
-               "--eval-split", "test", "--results-dir", str(SUITE_DIR)]
+               "--eval-split", eval_split, "--results-dir", str(suite_dir(eval_split))]
     for k in ks:
         command += ["--k", str(k)]
     started = time.perf_counter()
     subprocess.run(command, cwd=ROOT, check=True, env=os.environ.copy())
-    return {"bench": "suite_wall", "dataset": name, "ks": ks, "seeds": seeds, "seconds": round(time.perf_counter() - started, 1)}
+    return {"bench": "suite_wall", "dataset": name, "eval_split": eval_split, "ks": ks, "seeds": seeds,
+            "seconds": round(time.perf_counter() - started, 1)}
 
 
-def gather(names: list[str]) -> list[dict]:
-    """The test-row records of every suite data set, as in `suite/experiment_<name>.jsonl`."""
+def suite_dir(eval_split: str) -> Path:
+    """Where the per-data-set results go: suite/ for test rows, suite_dev/ for the dev rows that tuning work reads."""
+    return RESULTS / ("suite" if eval_split == "test" else "suite_dev")
+
+
+def gather(names: list[str], eval_split: str) -> list[dict]:
+    """The records of every suite data set on `eval_split`, as in `<suite dir>/experiment_<name>.jsonl`."""
     records = []
     for name in names:
-        path = SUITE_DIR / f"experiment_{name}.jsonl"
+        path = suite_dir(eval_split) / f"experiment_{name}.jsonl"
         if path.exists():
-            records += [r for r in map(json.loads, path.read_text(encoding="utf-8").splitlines()) if r.get("eval_split") == "test"]
+            records += [r for r in map(json.loads, path.read_text(encoding="utf-8").splitlines()) if r.get("eval_split") == eval_split]
     return records
 
 
@@ -96,20 +101,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=list(DATASETS))
     parser.add_argument("--seeds", type=int, default=5)
-    parser.add_argument("--summary-only", action="store_true", help="rebuild suite.jsonl and suite.md from the records")
+    parser.add_argument("--eval-split", choices=["test", "dev"], default="test", help="dev: for tuning work (results in suite_dev*)")
+    parser.add_argument("--summary-only", action="store_true", help="rebuild the suite's .jsonl and .md from the records")
     args = parser.parse_args()
-    walls = [] if args.summary_only else [run_dataset(name, args.seeds) for name in args.datasets]
-    if walls:
+    walls = []
+    for name in [] if args.summary_only else args.datasets:
+        walls.append(run_dataset(name, args.seeds, args.eval_split))
         with (RESULTS / "suite_wall_time.jsonl").open("a", encoding="utf-8") as handle:
-            handle.writelines(json.dumps(wall) + "\n" for wall in walls)
-    records = gather(list(DATASETS))
-    atomic_write_bytes(RESULTS / "suite.jsonl", "".join(json.dumps(r, sort_keys=True) + "\n" for r in records).encode("utf-8"))
-    title = "# Benchmark suite: pdap experiment on public data sets, test rows\n\n"
+            handle.write(json.dumps(walls[-1]) + "\n")
+    records = gather(list(DATASETS), args.eval_split)
+    stem = "suite" if args.eval_split == "test" else "suite_dev"
+    atomic_write_bytes(RESULTS / f"{stem}.jsonl", "".join(json.dumps(r, sort_keys=True) + "\n" for r in records).encode("utf-8"))
+    title = f"# Benchmark suite: pdap experiment on public data sets, {args.eval_split} rows\n\n"
     intro = ("Head trainer, self-tuned (the head's L2 and the stages by inner cross-validation on the training rows); macro-F1 "
-             "means over seeds on the test half of the eval rows; uplifts are paired by seed, in points, with 95% t-intervals. "
-             "Records: suite.jsonl; per data set: suite/experiment_<name>.md.\n\n")
-    atomic_write_bytes(RESULTS / "suite.md", (title + intro + summary_table(records)).encode("utf-8"))
-    print((RESULTS / "suite.md").read_text(encoding="utf-8"))
+             f"means over seeds on the {args.eval_split} half of the eval rows; uplifts are paired by seed, in points, with 95% t-intervals. "
+             f"Records: {stem}.jsonl; per data set: {suite_dir(args.eval_split).name}/experiment_<name>.md.\n\n")
+    atomic_write_bytes(RESULTS / f"{stem}.md", (title + intro + summary_table(records)).encode("utf-8"))
+    print((RESULTS / f"{stem}.md").read_text(encoding="utf-8"))
 
 
 if __name__ == "__main__":

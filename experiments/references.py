@@ -1,26 +1,43 @@
-"""The class-name prior reference arm: the raw k-shot head, its predictions weighed by how close each
-text is to each class name (no curation at all)."""
+"""The class-name prior on top of the head: the head's class probabilities weighed by how close each text is
+to each class name. As `ref:name_prior` it runs on the raw k-shot rows (no curation at all); the curated arm
+uses it where the run's inner cross-validation says it helps."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
-import pyarrow as pa
 
 from model_hooks.embedder import get_embedder
+from model_hooks.trainers import HeadTrainer
+from schemas.rows import weights_of_families
 from stages.label_names import name_prior, name_text
 
 
-def name_prior_predictions(train: pa.Table, test_texts: list[str], labels: list[str], seed: int, head, embedding_mode: str) -> tuple[list[str], float | None]:
-    """Predictions of `head` fitted on `train` times the class-name prior, and the prior's temperature
-    (None: the names do not fit the labeled rows better than chance, and the head's own predictions stand)."""
-    embed = get_embedder(embedding_mode).embed
-    train_x = embed(train.column("text").to_pylist())
-    test_x = embed(test_texts)
-    train_labels = train.column("label").to_pylist()
-    probabilities = head.fit_predict_proba_vectors(train_x, train_labels, test_x, labels, seed)
-    names = embed([name_text(label) for label in labels])
-    targets = np.asarray([labels.index(label) for label in train_labels], dtype=int)
-    prior, temperature = name_prior(test_x, train_x, targets, names)
-    if prior is not None:
-        probabilities = probabilities * prior
-    return [labels[i] for i in probabilities.argmax(axis=1)], temperature
+@dataclass
+class NamePriorHead:
+    """`head` times the class-name prior (`stages.label_names`); the prior's temperature is fitted on the
+    training rows (family-weighted), and where the names fit them no better than chance the head stands alone."""
+
+    head: HeadTrainer
+    name: str = "head+name_prior"
+    uses_families: bool = True
+    temperature: float | None = None  # of the last fit, for the records
+
+    def fit_predict(self, train_texts, train_labels, test_texts, labels, seed, families=None):
+        probabilities = self.fit_predict_proba(train_texts, train_labels, test_texts, labels, seed, families)
+        return [labels[i] for i in probabilities.argmax(axis=1)]
+
+    def fit_predict_proba(self, train_texts, train_labels, test_texts, labels, seed, families=None) -> np.ndarray:
+        """The head's class probabilities times the prior, renormalised."""
+        embed = get_embedder(self.head.embedding_mode).embed
+        train_x, test_x = embed(train_texts), embed(test_texts)
+        weights = None if families is None else weights_of_families(families)
+        probabilities = self.head.fit_predict_proba_vectors(train_x, train_labels, test_x, labels, seed, weights)
+        names = embed([name_text(label) for label in labels])
+        targets = np.asarray([labels.index(label) for label in train_labels], dtype=int)
+        prior, self.temperature = name_prior(test_x, train_x, targets, names)
+        if prior is not None:
+            probabilities = probabilities * prior
+            probabilities /= probabilities.sum(axis=1, keepdims=True)
+        return probabilities

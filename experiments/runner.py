@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from experiments.metrics import classification_scores
-from experiments.references import name_prior_predictions
+from experiments.references import NamePriorHead
 from experiments.sampling import draw_k_shot
 from experiments.self_tuning import Tuning, tune_pipeline
 from model_hooks.embedder import DEFAULT_BACKEND, get_embedder
@@ -123,19 +123,21 @@ def run_cell(rows: pa.Table, config, labels: list[str], k: int, seed: int) -> tu
     if head_l2 is not None:
         config = config.model_copy(update={"domain": config.domain.model_copy(update={"pseudo_head_l2": head_l2})})
     make = lambda name: make_trainer(name, settings.embedding_mode, settings.setfit_max_pairs, head_l2)  # noqa: E731
+    with_prior = (lambda: NamePriorHead(make("head"))) if settings.trainer == "head" else (lambda: None)
     tuning = None
     if settings.self_tune and settings.curated_arms:
-        tuning = tune_pipeline(drawn, config, labels, seed, make(settings.trainer), settings.inner_folds)
+        # decisions about the data are made with the head whatever the trainer: it is the one cheap enough to refit per fold
+        tuning = tune_pipeline(drawn, config, labels, seed, make("head"), settings.inner_folds, with_prior())
     eval_rows = scored_eval_rows(drawn, settings.eval_split)
     eval_texts, eval_labels = eval_rows.column("text").to_pylist(), eval_rows.column("label").to_pylist()
     arms, stage_stats = training_arms(drawn, config, seed, tuning)
-    runs = [(arm, train, make(settings.trainer)) for arm, train in arms.items()]
+    runs = [(arm, train, with_prior() if arm == "curated" and tuning is not None and tuning.name_prior else make(settings.trainer))
+            for arm, train in arms.items()]
     raw = arms["raw"]
     for reference in settings.reference_arms:
         if reference == "setfit" and k > settings.setfit_max_k:
             continue
-        if reference != "name_prior":
-            runs.append((f"ref:{reference}", raw, make(reference)))
+        runs.append((f"ref:{reference}", raw, NamePriorHead(make("head")) if reference == "name_prior" else make(reference)))
 
     records, done = [], {}
     shared = {"dataset": config.dataset_name, "trainer": settings.trainer, "k": k, "seed": seed, "eval_split": settings.eval_split,
@@ -146,15 +148,11 @@ def run_cell(rows: pa.Table, config, labels: list[str], k: int, seed: int) -> tu
         key = (trainer.name, _fingerprint(train, families))
         started = time.perf_counter()
         if key not in done:
-            done[key] = trainer.fit_predict(train.column("text").to_pylist(), train.column("label").to_pylist(), eval_texts, labels, seed, families)
-        records.append(_record(shared, arm, train, trainer.name, done[key], eval_labels, labels, started,
-                               weighting="uniform" if families is None else settings.sample_weighting))
-    if "name_prior" in settings.reference_arms:
-        started = time.perf_counter()
-        predicted, temperature = name_prior_predictions(raw, eval_texts, labels, seed, make(settings.trainer) if settings.trainer == "head" else make("head"),
-                                                        settings.embedding_mode)
-        records.append(_record(shared, "ref:name_prior", raw, "head+name_prior", predicted, eval_labels, labels, started,
-                               weighting="uniform", name_temperature=temperature))
+            predicted = trainer.fit_predict(train.column("text").to_pylist(), train.column("label").to_pylist(), eval_texts, labels, seed, families)
+            done[key] = predicted, ({"name_temperature": trainer.temperature} if isinstance(trainer, NamePriorHead) else {})
+        predicted, extra = done[key]
+        records.append(_record(shared, arm, train, trainer.name, predicted, eval_labels, labels, started,
+                               weighting="uniform" if families is None else settings.sample_weighting, **extra))
     report = {"k": k, "seed": seed, "head_l2": head_l2, "head_l2_scores": {str(l2): score for l2, score in l2_scores.items()},
               "stages": stage_stats, "n_train": {arm: train.num_rows for arm, train in arms.items()}}
     if tuning is not None:

@@ -1,17 +1,23 @@
-"""Self-tuning of one run from its training rows alone: which stages and augmentation ops to keep.
+"""Self-tuning of one run from its training rows alone: which stages, ops and prior the curated arm uses.
 
 The labeled originals are dealt into stratified inner folds. For each fold a miniature of the run
 is built from the training rows only: the fold's originals play the eval rows (stages treat them
 as read-only, exactly as they treat real eval rows), the other originals stay labeled, the pool
 stays unlabeled, and the real eval rows are removed, so no decision can depend on them. Every
-pipeline variant runs on each miniature; the head trained on a variant's labeled rows predicts
-the held-out originals, and the out-of-fold predictions of all folds give one macro-F1 per variant.
+pipeline variant runs on each miniature; the head (the cell's L2) trained on a variant's labeled
+rows gives class probabilities for the held-out originals, and the out-of-fold probabilities of
+all folds score each variant.
 
-Decisions (each recorded with its inner uplift in macro-F1 points and a paired bootstrap 95%
-interval over the held-out rows):
-- `augment`, `adapt`, `validate`: on where the full pipeline beats the pipeline without the stage;
-- `op:<name>`: with augmentation on, an op whose rows the full pipeline is better with;
-- `curation`: the chosen pipeline is used only where it beats the raw rows; otherwise curated = raw.
+The criterion is the held-out log-loss (mean negative log-probability of the true class): with a
+few held-out rows per class, macro-F1 moves in steps of whole rows and picked the wrong variant in
+2 of 5 dev draws of the demo at k=5, while log-loss uses every row's confidence (docs/protocol.md).
+Each decision records the log-loss change and the macro-F1 change (points), each with a paired
+bootstrap 95% interval over the held-out rows:
+- `augment`, `adapt`, `validate`: on where the full pipeline has a lower log-loss than without the stage;
+- `op:<name>`: with augmentation on, an op whose rows lower the full pipeline's log-loss;
+- `curation`: the chosen pipeline is used only where it beats the raw rows; otherwise curated = raw;
+- `name_prior`: the class-name prior weighs the head's probabilities where that lowers the log-loss
+  of the rows chosen above.
 `clean` always runs: it removes eval leaks and label conflicts, which no accuracy figure may overrule.
 """
 
@@ -24,7 +30,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from model_hooks.trainers import stratified_folds
-from schemas.rows import Origin, Split, column_values
+from schemas.rows import Origin, Split, column_values, family_keys
 from stages.cleaning import clean
 from stages.domain_adaptation import build_domain_inputs
 from stages.pipeline import run_pipeline
@@ -35,29 +41,31 @@ BOOTSTRAP_SAMPLES = 400
 
 @dataclass
 class Decision:
-    """One tuning decision: what was switched on or off, and the inner figure behind it."""
+    """One tuning decision: what was switched on or off, and the inner figures behind it (on minus off)."""
 
     name: str
     on: bool
-    uplift: float  # inner macro-F1 points of having it on
-    ci_low: float
-    ci_high: float
+    log_loss: tuple[float, float, float] = (0.0, 0.0, 0.0)  # change, 95% interval; negative: on is better
+    f1_points: tuple[float, float, float] = (0.0, 0.0, 0.0)
 
     def describe(self) -> str:
-        return f"{self.name}: {'on' if self.on else 'off'}, inner uplift {self.uplift:+.1f} [{self.ci_low:+.1f}, {self.ci_high:+.1f}]"
+        loss, f1 = self.log_loss, self.f1_points
+        return (f"{self.name}: {'on' if self.on else 'off'}, inner log-loss {loss[0]:+.3f} [{loss[1]:+.3f}, {loss[2]:+.3f}], "
+                f"macro-F1 {f1[0]:+.1f} [{f1[1]:+.1f}, {f1[2]:+.1f}] points")
 
     def as_record(self) -> dict:
-        return {"name": self.name, "on": self.on, "inner_uplift": round(self.uplift, 2), "ci_low": round(self.ci_low, 2),
-                "ci_high": round(self.ci_high, 2)}
+        return {"name": self.name, "on": self.on, "inner_log_loss": [round(v, 4) for v in self.log_loss],
+                "inner_f1_points": [round(v, 2) for v in self.f1_points]}
 
 
 @dataclass
 class Tuning:
-    """The pipeline a run should use (stages to skip, ops whose rows to drop) and why."""
+    """The pipeline a run should use (stages to skip, ops whose rows to drop, the prior) and why."""
 
     skip: frozenset[str] = frozenset()
     dropped_ops: frozenset[str] = frozenset()
     curate: bool = True
+    name_prior: bool = False
     decisions: list[Decision] = field(default_factory=list)
     inner_rows: int = 0
 
@@ -65,17 +73,16 @@ class Tuning:
 def inner_folds(rows: pa.Table, seed: int, n_folds: int) -> list[pa.Table]:
     """Miniatures of the run from its training rows: per fold, that fold's labeled originals become
     eval rows, the real eval rows are dropped, everything else is unchanged."""
-    split, origin = column_values(rows, "split"), column_values(rows, "origin")
-    training = rows.filter(pa.array(split != Split.EVAL.value))
+    training = rows.filter(pa.array(column_values(rows, "split") != Split.EVAL.value))
     split, origin = column_values(training, "split"), column_values(training, "origin")
     originals = np.flatnonzero((split == Split.LABELED.value) & (origin == Origin.ORIGINAL.value))
     labels = column_values(training, "label")[originals]
     folds = stratified_folds(np.unique(labels.astype(str), return_inverse=True)[1], n_folds, seed)
+    index = training.schema.get_field_index("split")
     tables = []
     for fold in range(n_folds):
         fold_split = split.copy()
         fold_split[originals[folds == fold]] = Split.EVAL.value
-        index = training.schema.get_field_index("split")
         tables.append(training.set_column(index, training.schema.field("split"), pa.array(fold_split.tolist(), pa.string())))
     return tables
 
@@ -90,107 +97,108 @@ def _without_ops(rows: pa.Table, ops: frozenset[str]) -> pa.Table:
     return rows.filter(pc.invert(pc.fill_null(pc.is_in(rows.column("op"), pa.array(sorted(ops), pa.string())), False)))
 
 
-def _macro_f1_samples(true: np.ndarray, predicted: np.ndarray, n_classes: int, samples: np.ndarray) -> np.ndarray:
-    """Macro-F1 of each bootstrap sample (rows of `samples` are index draws)."""
-    scores = np.zeros(len(samples))
-    for s, draw in enumerate(samples):
-        t, p = true[draw], predicted[draw]
-        tp = np.bincount(t[t == p], minlength=n_classes)
-        support = np.bincount(t, minlength=n_classes)
-        guessed = np.bincount(p, minlength=n_classes)
-        denominator = support + guessed
-        scores[s] = float(np.where(denominator > 0, 2 * tp / np.maximum(denominator, 1), 0.0).mean())
-    return scores
+def _macro_f1(true: np.ndarray, predicted: np.ndarray, n_classes: int) -> float:
+    tp = np.bincount(true[true == predicted], minlength=n_classes)
+    denominator = np.bincount(true, minlength=n_classes) + np.bincount(predicted, minlength=n_classes)
+    return float(np.where(denominator > 0, 2 * tp / np.maximum(denominator, 1), 0.0).mean())
 
 
 class InnerScores:
-    """Out-of-fold predictions of each variant on the held-out originals, and paired comparisons."""
+    """Out-of-fold class probabilities of each variant on the held-out originals, and paired comparisons."""
 
     def __init__(self, true: np.ndarray, n_classes: int, seed: int):
         self.true = true
         self.n_classes = n_classes
-        self.predictions: dict[str, np.ndarray] = {}
+        self.probabilities: dict[str, np.ndarray] = {}
         rng = np.random.default_rng(seed)
-        self.samples = np.vstack([np.arange(len(true)), rng.integers(0, len(true), size=(BOOTSTRAP_SAMPLES, len(true)))])
+        self.samples = rng.integers(0, len(true), size=(BOOTSTRAP_SAMPLES, len(true)))
 
-    def uplift(self, variant: str, baseline: str) -> tuple[float, float, float]:
-        """Points of macro-F1 of `variant` over `baseline`: the full-sample figure and a 95% bootstrap interval."""
-        a = _macro_f1_samples(self.true, self.predictions[variant], self.n_classes, self.samples)
-        b = _macro_f1_samples(self.true, self.predictions[baseline], self.n_classes, self.samples)
-        differences = (a - b) * 100
-        return float(differences[0]), float(np.quantile(differences[1:], 0.025)), float(np.quantile(differences[1:], 0.975))
+    def log_loss(self, variant: str) -> np.ndarray:
+        """Per held-out row: the negative log-probability of its true class."""
+        picked = self.probabilities[variant][np.arange(len(self.true)), self.true]
+        return -np.log(np.maximum(picked, 1e-12))
+
+    def compare(self, variant: str, baseline: str) -> tuple[tuple[float, float, float], tuple[float, float, float]]:
+        """(log-loss change, macro-F1 change in points) of `variant` over `baseline`, each with a 95% bootstrap interval."""
+        loss = self.log_loss(variant) - self.log_loss(baseline)
+        losses = loss[self.samples].mean(axis=1)
+        ours, theirs = self.probabilities[variant].argmax(axis=1), self.probabilities[baseline].argmax(axis=1)
+        f1 = [(_macro_f1(self.true[s], ours[s], self.n_classes) - _macro_f1(self.true[s], theirs[s], self.n_classes)) * 100 for s in self.samples]
+        full_f1 = (_macro_f1(self.true, ours, self.n_classes) - _macro_f1(self.true, theirs, self.n_classes)) * 100
+        return ((float(loss.mean()), float(np.quantile(losses, 0.025)), float(np.quantile(losses, 0.975))),
+                (full_f1, float(np.quantile(f1, 0.025)), float(np.quantile(f1, 0.975))))
+
+    def decide(self, name: str, variant: str, baseline: str) -> Decision:
+        """On where `variant` has the lower held-out log-loss than `baseline`."""
+        loss, f1 = self.compare(variant, baseline)
+        return Decision(name, loss[0] < 0, loss, f1)
 
 
-def tune_pipeline(rows: pa.Table, config, labels: list[str], seed: int, trainer, n_folds: int) -> Tuning:
-    """Choose the stages and ops of the run on `rows` (a drawn k-shot table) by inner cross-validation.
+def tune_pipeline(rows: pa.Table, config, labels: list[str], seed: int, head, n_folds: int, prior_head=None) -> Tuning:
+    """Choose the stages, ops and prior of the run on `rows` (a drawn k-shot table) by inner cross-validation.
 
-    `trainer` is the experiment's head (its `fit_predict` on texts and labels); it never sees eval rows.
+    `head` gives class probabilities (`fit_predict_proba` on texts and labels); `prior_head`, where given,
+    is the same with the class-name prior. Neither ever sees eval rows.
     """
-    from schemas.rows import family_keys
-
     split = column_values(rows, "split")
-    per_class = np.unique(column_values(rows, "label")[(split == Split.LABELED.value)].astype(str), return_counts=True)[1]
+    per_class = np.unique(column_values(rows, "label")[split == Split.LABELED.value].astype(str), return_counts=True)[1]
     n_folds = int(min(n_folds, per_class.min())) if len(per_class) else 0
     if n_folds < 2:
-        return Tuning(skip=frozenset(GATED_STAGES), curate=False,
-                      decisions=[Decision("curation", False, 0.0, 0.0, 0.0)])
+        return Tuning(skip=frozenset(GATED_STAGES), curate=False, decisions=[Decision("curation", False)])
     # The domain resources (protected terms, word vectors) of the whole run, shared by every fold: they
     # are mined from the training texts without labels, and a fold hides labels, not texts.
     domain = build_domain_inputs(clean(rows, config.cleaning).kept, config.domain)
     index = {label: position for position, label in enumerate(labels)}
-    variants = {"raw": None, "full": frozenset(), **{f"without:{stage}": frozenset({stage}) for stage in GATED_STAGES}}
-    fold_outputs: list[dict[str, pa.Table]] = []
-    held_out: list[pa.Table] = []
+    folds = []
     for fold_rows in inner_folds(rows, seed, n_folds):
-        memo: dict = {}
-        outputs = {}
-        for name, skip in variants.items():
-            outputs[name] = _labeled(fold_rows) if skip is None else _labeled(run_pipeline(fold_rows, config, seed, skip=skip, memo=memo, domain=domain)[0])
-        fold_outputs.append(outputs | {"_memo": memo, "_rows": fold_rows})
-        held_out.append(fold_rows.filter(pc.equal(fold_rows.column("split"), Split.EVAL.value)))
-    true = np.concatenate([[index[label] for label in table.column("label").to_pylist()] for table in held_out]).astype(np.int64)
+        held = fold_rows.filter(pc.equal(fold_rows.column("split"), Split.EVAL.value))
+        folds.append({"rows": fold_rows, "memo": {}, "held": held})
+    true = np.concatenate([[index[label] for label in fold["held"].column("label").to_pylist()] for fold in folds]).astype(np.int64)
     scores = InnerScores(true, len(labels), seed)
 
-    def predict(name: str, training_of_fold) -> None:
-        predicted = []
-        for outputs, held in zip(fold_outputs, held_out):
-            train = training_of_fold(outputs)
-            families = family_keys(train) if trainer.uses_families else None
-            found = trainer.fit_predict(train.column("text").to_pylist(), train.column("label").to_pylist(),
-                                        held.column("text").to_pylist(), labels, seed, families)
-            predicted.extend(index[label] for label in found)
-        scores.predictions[name] = np.asarray(predicted, dtype=np.int64)
+    def curated_rows(fold: dict, skip: frozenset[str], dropped: frozenset[str] = frozenset()) -> pa.Table:
+        kept, _ = run_pipeline(fold["rows"], config, seed, skip=skip, memo=fold["memo"], domain=domain)
+        return _without_ops(_labeled(kept), dropped)
 
-    for name in variants:
-        predict(name, lambda outputs, name=name: outputs[name])
+    def score(name: str, training_of_fold, model=head) -> None:
+        parts = []
+        for fold in folds:
+            train = training_of_fold(fold)
+            parts.append(model.fit_predict_proba(train.column("text").to_pylist(), train.column("label").to_pylist(),
+                                                 fold["held"].column("text").to_pylist(), labels, seed, family_keys(train)))
+        scores.probabilities[name] = np.vstack(parts)
+
+    score("raw", lambda fold: _labeled(fold["rows"]))
+    score("full", lambda fold: curated_rows(fold, frozenset()))
     decisions, skip = [], set()
     for stage in GATED_STAGES:
-        decision = Decision(stage, False, *scores.uplift("full", f"without:{stage}"))
-        decision.on = decision.uplift > 0
-        decisions.append(decision)
-        if not decision.on:
+        score(f"without:{stage}", lambda fold, stage=stage: curated_rows(fold, frozenset({stage})))
+        decisions.append(scores.decide(stage, "full", f"without:{stage}"))
+        if not decisions[-1].on:
             skip.add(stage)
     dropped_ops: set[str] = set()
     if "augment" not in skip:
-        ops = sorted({op for outputs in fold_outputs for op in outputs["full"].column("op").drop_null().to_pylist()
+        ops = sorted({op for fold in folds for op in curated_rows(fold, frozenset()).column("op").drop_null().to_pylist()
                       if op in config.augmentation.ops})
         for op in ops:
-            predict(f"without:{op}", lambda outputs, op=op: _without_ops(outputs["full"], frozenset({op})))
-            decision = Decision(f"op:{op}", False, *scores.uplift("full", f"without:{op}"))
-            decision.on = decision.uplift > 0
-            decisions.append(decision)
-            if not decision.on:
+            score(f"without:{op}", lambda fold, op=op: curated_rows(fold, frozenset(), frozenset({op})))
+            decisions.append(scores.decide(f"op:{op}", "full", f"without:{op}"))
+            if not decisions[-1].on:
                 dropped_ops.add(op)
-    chosen = frozenset(skip)
-    if chosen == frozenset(GATED_STAGES):
-        curate = False
-        decisions.append(Decision("curation", False, 0.0, 0.0, 0.0))
+    chosen, dropped = frozenset(skip), frozenset(dropped_ops)
+    curate = chosen != frozenset(GATED_STAGES)
+    if curate:
+        score("chosen", lambda fold: curated_rows(fold, chosen, dropped))
+        decisions.append(scores.decide("curation", "chosen", "raw"))
+        curate = decisions[-1].on
     else:
-        predict("chosen", lambda outputs: _without_ops(
-            _labeled(run_pipeline(outputs["_rows"], config, seed, skip=chosen, memo=outputs["_memo"], domain=domain)[0]), frozenset(dropped_ops)))
-        curation = Decision("curation", False, *scores.uplift("chosen", "raw"))
-        curation.on = curate = curation.uplift > 0
-        decisions.append(curation)
+        decisions.append(Decision("curation", False))
     if not curate:
-        chosen = frozenset(GATED_STAGES)
-    return Tuning(skip=chosen, dropped_ops=frozenset(dropped_ops), curate=curate, decisions=decisions, inner_rows=len(true))
+        chosen, dropped = frozenset(GATED_STAGES), frozenset()
+    use_prior = False
+    if prior_head is not None:
+        base = "chosen" if curate else "raw"
+        score(f"{base}+name_prior", lambda fold: curated_rows(fold, chosen, dropped) if curate else _labeled(fold["rows"]), model=prior_head)
+        decisions.append(scores.decide("name_prior", f"{base}+name_prior", base))
+        use_prior = decisions[-1].on
+    return Tuning(skip=chosen, dropped_ops=dropped, curate=curate, name_prior=use_prior, decisions=decisions, inner_rows=len(true))

@@ -39,7 +39,7 @@ def embed_task(raw_path: str, embedding_mode: str) -> int:
 
 
 @task(name="few-shot cells", cache_policy=NO_CACHE)
-def cells_task(config: RunConfig, raw_path: str, labels: list[str], k: int, run_root: str) -> list[dict]:
+def cells_task(config: RunConfig, raw_path: str, labels: list[str], k: int, run_root: str, provenance: dict) -> list[dict]:
     """Every seed's cell at `k`; each cell's records are saved as soon as it finishes (a long run stopped
     midway keeps them), and its report (tuning decisions, stage stats) goes to `cells/` in the run folder."""
     rows = pq.read_table(raw_path)
@@ -48,6 +48,7 @@ def cells_task(config: RunConfig, raw_path: str, labels: list[str], k: int, run_
     with progress_bar(f"k={k}", len(config.experiment.seeds)) as advance:
         for seed in config.experiment.seeds:
             cell, report = run_cell(rows, config, labels, k, seed)
+            cell = [{**record, **{key: provenance[key] for key in ("git_commit", "git_dirty")}} for record in cell]
             atomic_write_json(Path(run_root) / "cells" / f"k{k}-seed{seed}.json", report)
             merge_records(records_path, cell)
             records.extend(cell)
@@ -113,7 +114,7 @@ def experiment_flow(config: RunConfig, run_id: str | None = None) -> dict:
         embed_task(raw_path, settings.embedding_mode)
     records = []
     for k in settings.ks:
-        records.extend(cells_task(config, raw_path, labels, k, str(folder.root)))
+        records.extend(cells_task(config, raw_path, labels, k, str(folder.root), provenance))
     summary = results_task(config, records, str(folder.root))
     report = report_task(str(folder.root))
     wall = record_wall_time(config, time.perf_counter() - started, get_embedder(settings.embedding_mode).computed - embedded_before, provenance)

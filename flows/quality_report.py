@@ -241,7 +241,7 @@ def cells_section(folder: RunFolder) -> str:
                            for name, stats in cell.get("stages", {}).items()) or "none (curated = raw)"
         rows.append([cell["k"], cell["seed"], cell.get("head_l2"), "; ".join(cell.get("decision_lines", [])) or "not tuned", stages])
     return ("<h3>Per cell: tuning decisions and the curated arm's stages</h3>"
-            "<p class=\"muted\">Decisions come from inner cross-validation on the training rows only (inner uplift in macro-F1 points, "
+            "<p class=\"muted\">Decisions come from inner cross-validation on the training rows only (change of the held-out log-loss and macro-F1 with the option on, "
             "95% bootstrap interval); eval rows are never read.</p>"
             + _table(["k", "seed", "head L2", "decisions", "curated arm: stages"], rows, {0, 1, 2}))
 

@@ -144,9 +144,14 @@ class HeadTrainer:
     uses_families: bool = True
 
     def fit_predict(self, train_texts, train_labels, test_texts, labels, seed, families=None):
+        probabilities = self.fit_predict_proba(train_texts, train_labels, test_texts, labels, seed, families)
+        return [labels[i] for i in probabilities.argmax(axis=1)]
+
+    def fit_predict_proba(self, train_texts, train_labels, test_texts, labels, seed, families=None) -> np.ndarray:
+        """Class probabilities of `test_texts` (columns in `labels` order)."""
         embedder = get_embedder(self.embedding_mode)
-        return self.fit_predict_vectors(embedder.embed(train_texts), train_labels, embedder.embed(test_texts), labels, seed,
-                                        _family_weights(families))
+        return self.fit_predict_proba_vectors(embedder.embed(train_texts), train_labels, embedder.embed(test_texts), labels, seed,
+                                              _family_weights(families))
 
     def fit_predict_vectors(self, train_x: np.ndarray, train_labels, test_x: np.ndarray, labels, seed, weights=None) -> list[str]:
         probabilities = self.fit_predict_proba_vectors(train_x, train_labels, test_x, labels, seed, weights)
@@ -409,15 +414,16 @@ C_GRID = (0.01, 0.1, 1.0, 10.0, 100.0)
 def _logistic_regression(x, train_labels, seed: int, tune: bool):
     """scikit-learn logistic regression fitted on `x`; with `tune`, C from `C_GRID` by stratified
     cross-validation (macro-F1, up to 5 folds) on these rows only."""
-    from sklearn.linear_model import LogisticRegression, LogisticRegressionCV
-    from sklearn.model_selection import StratifiedKFold
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import GridSearchCV, StratifiedKFold
 
+    model = LogisticRegression(max_iter=2000, random_state=seed)
     smallest = min(np.unique(np.asarray(train_labels), return_counts=True)[1])
     if not tune or smallest < 2:
-        return LogisticRegression(max_iter=2000, random_state=seed).fit(x, train_labels)
+        return model.fit(x, train_labels)
     folds = StratifiedKFold(n_splits=int(min(5, smallest)), shuffle=True, random_state=seed)
-    return LogisticRegressionCV(Cs=list(C_GRID), cv=folds, scoring="f1_macro", max_iter=2000, random_state=seed, l1_ratios=(0.0,),
-                                use_legacy_attributes=False).fit(x, train_labels)
+    # GridSearchCV, not LogisticRegressionCV: the latter's macro-F1 scorer fails on two classes (scikit-learn 1.9)
+    return GridSearchCV(model, {"C": list(C_GRID)}, cv=folds, scoring="f1_macro").fit(x, train_labels)
 
 
 @dataclass

@@ -34,28 +34,38 @@ def data_file(tmp_path, monkeypatch):
 
 
 def test_experiment_flow_writes_paired_records_for_every_arm(data_file, tmp_path):
-    overrides = {"experiment": {"ks": [2], "seeds": [0, 1], "reference_arms": ["tfidf_lr", "frozen_lr"], "results_dir": str(tmp_path / "results")}}
+    overrides = {"experiment": {"ks": [2], "seeds": [0, 1], "results_dir": str(tmp_path / "results")}}
     config = RunConfig.from_data_file(data_file, "sentence", "topic", overrides)
     summary = experiment_flow(config, run_id="exp")
     records = [json.loads(line) for line in (tmp_path / "results" / "experiment_topics.jsonl").read_text().splitlines()]
     arms = {(r["arm"], r["seed"]) for r in records}
-    stage_arms = ("raw", "curated", "without:clean", "without:augment", "without:adapt", "without:validate", "ref:tfidf_lr", "ref:frozen_lr")
+    stage_arms = ("raw", "curated", "all_stages", "without:clean", "without:augment", "without:adapt", "without:validate",
+                  "ref:tuned_lr", "ref:tfidf_lr", "ref:name_prior")
     assert arms >= {(arm, seed) for arm in stage_arms for seed in (0, 1)}
     op_arms = {f"without:{op}" for op in AUGMENTER_NAMES} | {"without:pseudo_label"}
     assert arms >= {(arm, seed) for arm in op_arms for seed in (0, 1)}, "every configured op is ablated in every cell"
     for seed in (0, 1):
+        untuned = next(r for r in records if r["arm"] == "all_stages" and r["seed"] == seed)
+        smaller = [r for r in records if r["arm"] in op_arms and r["seed"] == seed and r["n_train"] < untuned["n_train"]]
+        assert smaller, "the untuned pipeline's rows hold augmented rows, so some op arms train on fewer rows"
+        assert all(r["n_train"] <= untuned["n_train"] for r in records if r["arm"] in op_arms and r["seed"] == seed)
         curated = next(r for r in records if r["arm"] == "curated" and r["seed"] == seed)
-        smaller = [r for r in records if r["arm"] in op_arms and r["seed"] == seed and r["n_train"] < curated["n_train"]]
-        assert smaller, "the curated rows of a cell hold augmented rows, so some op arms train on fewer rows"
-        assert all(r["n_train"] <= curated["n_train"] for r in records if r["arm"] in op_arms and r["seed"] == seed)
+        assert [d["name"] for d in curated["decisions"]][-1] == "curation"
+        cell = json.loads((tmp_path / "runs" / "exp" / "cells" / f"k2-seed{seed}.json").read_text())
+        assert cell["decisions"] == curated["decisions"] and cell["head_l2"] == curated["head_l2"]
+        assert len(cell["decision_lines"]) == len(cell["decisions"])
+    report = (tmp_path / "runs" / "exp" / "report.html").read_text()
+    assert "tuning decisions" in report and "curation: " in report
     for record in records:
+        assert record["eval_split"] == "test" and record["git_commit"] and record["embedding_backend"]
         assert record["dataset"] == "topics" and record["trainer"] == "head" and record["k"] == 2
         assert 0.0 <= record["macro_f1"] <= 1.0 and set(record["per_class_f1"]) == set(TOPICS)
         assert record["n_train"] == 6 or record["arm"] != "raw"
-        assert record["weighting"] == ("uniform" if record["arm"].startswith("ref:") else "family")
-    assert (tmp_path / "results" / "experiment_topics.md").read_text().count("| curated |") == 2
+        assert record["weighting"] == ("uniform" if record["arm"].startswith("ref:") and record["arm"] != "ref:name_prior" else "family")
+    assert (tmp_path / "results" / "experiment_topics.md").read_text().count("| test | head | truncate | curated | 2 | 2 |") == 1
     assert (tmp_path / "results" / "experiment_topics.png").read_bytes()[:4] == b"\x89PNG"
-    assert {u["arm"] for u in summary["uplifts"]} == {arm for arm, _ in arms} - {"raw"}
+    assert {u["arm"] for u in summary["uplifts"] if u["against"] == "raw"} == {arm for arm, _ in arms} - {"raw"}
+    assert {u["against"] for u in summary["uplifts"]} - {"raw"} <= {"ref:tuned_lr", "ref:tfidf_lr", "ref:name_prior"}
     wall = [json.loads(line) for line in (tmp_path / "results" / "experiment_wall_time.jsonl").read_text().splitlines()]
     assert len(wall) == 1 and wall[0]["dataset"] == "topics" and wall[0]["ks"] == [2] and wall[0]["seeds"] == 2
     assert wall[0]["seconds"] > 0 and isinstance(wall[0]["texts_embedded"], int)  # 0 once the disk cache holds every text

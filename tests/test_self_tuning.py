@@ -4,6 +4,7 @@ import numpy as np
 import pyarrow.compute as pc
 import pytest
 
+from experiments.references import NamePriorHead
 from experiments.runner import scored_eval_rows
 from experiments.self_tuning import GATED_STAGES, inner_folds, tune_pipeline
 from model_hooks.trainers import L2_GRID, choose_head_l2, make_trainer, stratified_folds
@@ -77,15 +78,13 @@ def small_config(**augmentation):
 class SpyHead:
     """The experiment's head, recording every text it is shown."""
 
-    uses_families = True
-
-    def __init__(self):
-        self.inner = make_trainer("head", head_l2=0.1)
+    def __init__(self, inner=None):
+        self.inner = inner or make_trainer("head", head_l2=0.1)
         self.seen: set[str] = set()
 
-    def fit_predict(self, train_texts, train_labels, test_texts, labels, seed, families=None):
+    def fit_predict_proba(self, train_texts, train_labels, test_texts, labels, seed, families=None):
         self.seen.update(train_texts, test_texts)
-        return self.inner.fit_predict(train_texts, train_labels, test_texts, labels, seed, families)
+        return self.inner.fit_predict_proba(train_texts, train_labels, test_texts, labels, seed, families)
 
 
 def test_inner_folds_hold_out_labeled_originals_and_drop_the_eval_rows():
@@ -100,31 +99,44 @@ def test_inner_folds_hold_out_labeled_originals_and_drop_the_eval_rows():
 
 def test_tuning_never_reads_eval_rows_and_records_every_decision():
     rows = corpus()
-    head = SpyHead()
-    tuning = tune_pipeline(rows, small_config(), ["cardio", "neuro"], seed=0, trainer=head, n_folds=3)
-    assert head.seen and not any(text.startswith("SECRET") for text in head.seen)
+    head, prior = SpyHead(), SpyHead(NamePriorHead(make_trainer("head", head_l2=0.1)))
+    tuning = tune_pipeline(rows, small_config(), ["cardio", "neuro"], seed=0, head=head, n_folds=3, prior_head=prior)
+    for spy in (head, prior):
+        assert spy.seen and not any(text.startswith("SECRET") for text in spy.seen)
     names = [decision.name for decision in tuning.decisions]
-    assert names[: len(GATED_STAGES)] == list(GATED_STAGES) and names[-1] == "curation"
+    assert names[: len(GATED_STAGES)] == list(GATED_STAGES) and names[-2:] == ["curation", "name_prior"]
+    assert tuning.name_prior == tuning.decisions[-1].on
     for decision in tuning.decisions:
-        assert decision.ci_low <= decision.uplift <= decision.ci_high or decision.name == "curation"
-        assert decision.describe().startswith(f"{decision.name}: {'on' if decision.on else 'off'}, inner uplift")
+        change, low, high = decision.log_loss
+        assert low <= change <= high and decision.on == (change < 0)
+        assert decision.describe().startswith(f"{decision.name}: {'on' if decision.on else 'off'}, inner log-loss")
     assert tuning.inner_rows == 24
     if not tuning.curate:
         assert tuning.skip == frozenset(GATED_STAGES)
     # changing the eval rows (texts and labels) changes no decision
     changed = rows.set_column(1, "text", pc.if_else(pc.equal(rows.column("split"), "eval"), "other eval text entirely", rows.column("text")))
-    again = tune_pipeline(changed, small_config(), ["cardio", "neuro"], seed=0, trainer=SpyHead(), n_folds=3)
+    again = tune_pipeline(changed, small_config(), ["cardio", "neuro"], seed=0, head=SpyHead(), n_folds=3,
+                          prior_head=SpyHead(NamePriorHead(make_trainer("head", head_l2=0.1))))
     assert [d.as_record() for d in again.decisions] == [d.as_record() for d in tuning.decisions]
 
 
-def test_a_stage_that_only_adds_noise_is_switched_off():
+def test_decisions_follow_the_inner_figures_and_a_lost_curation_falls_back_to_raw():
     # children too dissimilar to help: a similarity gate at -1 lets keyboard noise at full strength through
     rows = corpus()
     tuning = tune_pipeline(rows, small_config(strength=1.0, min_similarity=-1.0, ops=["keyboard"]), ["cardio", "neuro"], seed=0,
-                           trainer=SpyHead(), n_folds=3)
-    augment = next(d for d in tuning.decisions if d.name == "augment")
-    assert augment.on == (augment.uplift > 0)
-    assert ("augment" in tuning.skip) == (not augment.on)
+                           head=SpyHead(), n_folds=3)
+    by_name = {d.name: d for d in tuning.decisions}
+    for stage in GATED_STAGES:
+        assert (stage in tuning.skip) == (not by_name[stage].on) or not tuning.curate
+    assert tuning.curate == by_name["curation"].on
+    if not tuning.curate:
+        assert tuning.skip == frozenset(GATED_STAGES) and not tuning.dropped_ops
+
+
+def test_too_few_rows_for_two_folds_means_no_curation():
+    rows = make_rows(("one cardio text here", "cardio", "labeled"), ("one neuro text here", "neuro", "labeled"))
+    tuning = tune_pipeline(rows, small_config(), ["cardio", "neuro"], seed=0, head=SpyHead(), n_folds=3)
+    assert not tuning.curate and [d.name for d in tuning.decisions] == ["curation"]
 
 
 def test_the_experiment_scores_only_the_configured_half_of_the_eval_rows():
@@ -140,3 +152,21 @@ def test_the_experiment_scores_only_the_configured_half_of_the_eval_rows():
 def test_eval_split_is_a_config_choice(split):
     config = RunConfig.model_validate({"ingest": {"sources": [{"path": "x.csv"}]}, "experiment": {"eval_split": split}})
     assert config.experiment.eval_split == split
+
+
+def test_no_tuning_step_of_a_cell_reads_the_eval_rows():
+    """Swap every eval row's label and rewrite its text: the cell's L2, decisions and training rows stay the same."""
+    from experiments.runner import run_cell
+
+    rows = corpus()
+    config = small_config().model_copy(update={"experiment": small_config().experiment.model_copy(
+        update={"ks": [6], "seeds": [0], "reference_arms": ["tuned_lr"], "ablations": False})})
+    is_eval = pc.equal(rows.column("split"), "eval")
+    flipped = rows.set_column(2, "label", pc.if_else(is_eval, pc.if_else(pc.equal(rows.column("label"), "cardio"), "neuro", "cardio"),
+                                                     rows.column("label")))
+    flipped = flipped.set_column(1, "text", pc.if_else(is_eval, pc.binary_join_element_wise("unrelated words ", rows.column("id"), ""),
+                                                       rows.column("text")))
+    _, report = run_cell(rows, config, ["cardio", "neuro"], 6, 0)
+    _, again = run_cell(flipped, config, ["cardio", "neuro"], 6, 0)
+    for key in ("head_l2", "head_l2_scores", "decisions", "n_train"):
+        assert report[key] == again[key], key
