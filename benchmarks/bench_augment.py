@@ -126,6 +126,8 @@ def main() -> None:
 
 
 def ours_record(ours: dict, shared: dict, settings, parents: int, per_example: int, domain_seconds: float) -> dict:
+    from stages.semantic_augmentation import REASONS
+
     stats, seconds = ours["stats"], ours["seconds"]
     return {
         "bench": "augment",
@@ -140,7 +142,7 @@ def ours_record(ours: dict, shared: dict, settings, parents: int, per_example: i
         "generated": stats["generated"],
         "children_per_parent": round(stats["generated"] / parents, 2),
         "kept": stats["rows_out"] - stats["rows_in"],
-        "rejected_by_reason": {reason: stats[f"dropped_{reason}"] for reason in ("protected_term_lost", "duplicate_candidate", "too_dissimilar", "near_copy")},
+        "rejected_by_reason": {reason: stats[f"dropped_{reason}"] for reason in REASONS},
         "generated_by_op": stats["generated_by_op"],
         "kept_by_op": stats["kept_by_op"],
         "seconds_by_op": stats["seconds_by_op"],

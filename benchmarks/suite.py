@@ -6,7 +6,8 @@ gathered into `benchmarks/results/suite.jsonl` and summarised in `suite.md`: per
 reference arm, curated, and curated's paired uplift against raw and against the best reference of the
 cell, with 95% t-intervals over seeds.
 
-    python benchmarks/suite.py [--datasets medical_abstracts banking77 wordnet_glosses] [--seeds 5] [--summary-only]
+    python benchmarks/suite.py [--datasets medical_abstracts banking77 wordnet_glosses] [--seeds 5] [--k 10]
+        [--eval-split test|dev] [--summary-only]
 """
 
 from __future__ import annotations
@@ -35,9 +36,10 @@ DATASETS = {
 }
 
 
-def run_dataset(name: str, seeds: int, eval_split: str) -> dict:
+def run_dataset(name: str, seeds: int, eval_split: str, only_ks: list[int] | None = None) -> dict:
     """Run one data set's experiment through the CLI; return its wall-time record."""
     config, ks = DATASETS[name]
+    ks = [k for k in ks if not only_ks or k in only_ks]
     command = [str(ROOT / ".venv" / "bin" / "pdap"), "experiment", "--config", config, "--seeds", str(seeds), "--no-ablations",
                "--eval-split", eval_split, "--results-dir", str(suite_dir(eval_split))]
     for k in ks:
@@ -101,12 +103,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=list(DATASETS))
     parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--k", type=int, action="append", help="only these k (of each data set's own)")
     parser.add_argument("--eval-split", choices=["test", "dev"], default="test", help="dev: for tuning work (results in suite_dev*)")
     parser.add_argument("--summary-only", action="store_true", help="rebuild the suite's .jsonl and .md from the records")
     args = parser.parse_args()
     walls = []
     for name in [] if args.summary_only else args.datasets:
-        walls.append(run_dataset(name, args.seeds, args.eval_split))
+        walls.append(run_dataset(name, args.seeds, args.eval_split, args.k))
         with (RESULTS / "suite_wall_time.jsonl").open("a", encoding="utf-8") as handle:
             handle.write(json.dumps(walls[-1]) + "\n")
     records = gather(list(DATASETS), args.eval_split)

@@ -13,8 +13,9 @@ few held-out rows per class, macro-F1 moves in steps of whole rows and picked th
 2 of 5 dev draws of the demo at k=5, while log-loss uses every row's confidence (docs/protocol.md).
 Each decision records the log-loss change and the macro-F1 change (points), each with a paired
 bootstrap 95% interval over the held-out rows:
-- `augment`, `adapt`, `validate`: on where the full pipeline has a lower log-loss than without the stage;
-- `op:<name>`: with augmentation on, an op whose rows lower the full pipeline's log-loss;
+- `validate`, `augment`, `adapt`, in this order (backward elimination): on where the pipeline with the
+  stages still on has a lower log-loss than without this stage too;
+- `op:<name>`: with augmentation on, an op whose rows lower the chosen pipeline's log-loss;
 - `curation`: the chosen pipeline is used only where it beats the raw rows; otherwise curated = raw;
 - `name_prior`: the class-name prior weighs the head's probabilities where that lowers the log-loss
   of the rows chosen above.
@@ -168,21 +169,27 @@ def tune_pipeline(rows: pa.Table, config, labels: list[str], seed: int, head, n_
                                                  fold["held"].column("text").to_pylist(), labels, seed, family_keys(train)))
         scores.probabilities[name] = np.vstack(parts)
 
+    def variant(skip: frozenset[str]) -> str:
+        return "without:" + "+".join(stage for stage in GATED_STAGES if stage in skip) if skip else "full"
+
     score("raw", lambda fold: _labeled(fold["rows"]))
     score("full", lambda fold: curated_rows(fold, frozenset()))
-    decisions, skip = [], set()
-    for stage in GATED_STAGES:
-        score(f"without:{stage}", lambda fold, stage=stage: curated_rows(fold, frozenset({stage})))
-        decisions.append(scores.decide(stage, "full", f"without:{stage}"))
+    decisions, skip = [], frozenset()
+    # Backward elimination: a later stage can undo an earlier one (validation may reject every
+    # pseudo-label), so each stage is judged with the stages still on, validation first.
+    for stage in GATED_STAGES[::-1]:
+        candidate = skip | {stage}
+        score(variant(candidate), lambda fold, candidate=candidate: curated_rows(fold, candidate))
+        decisions.append(scores.decide(stage, variant(skip), variant(candidate)))
         if not decisions[-1].on:
-            skip.add(stage)
+            skip = candidate
     dropped_ops: set[str] = set()
     if "augment" not in skip:
-        ops = sorted({op for fold in folds for op in curated_rows(fold, frozenset()).column("op").drop_null().to_pylist()
+        ops = sorted({op for fold in folds for op in curated_rows(fold, skip).column("op").drop_null().to_pylist()
                       if op in config.augmentation.ops})
         for op in ops:
-            score(f"without:{op}", lambda fold, op=op: curated_rows(fold, frozenset(), frozenset({op})))
-            decisions.append(scores.decide(f"op:{op}", "full", f"without:{op}"))
+            score(f"{variant(skip)}-{op}", lambda fold, op=op: curated_rows(fold, skip, frozenset({op})))
+            decisions.append(scores.decide(f"op:{op}", variant(skip), f"{variant(skip)}-{op}"))
             if not decisions[-1].on:
                 dropped_ops.add(op)
     chosen, dropped = frozenset(skip), frozenset(dropped_ops)

@@ -330,7 +330,6 @@ def _assign_ids(rows: pa.Table, ledger: ReasonLedger, user_ids: bool) -> pa.Tabl
         ledger.reject(repeated["row"].to_numpy().astype(np.int64), "duplicate_id", [f"id {i!r} seen before" for i in repeated["id"]])
         return rows
     texts = rows.column("text").to_pylist()
-    labels = rows.column("label").to_pylist()
     splits = rows.column("split").to_pylist()
     seen: dict[str, int] = {}
     ids = []

@@ -104,7 +104,7 @@ def test_tuning_never_reads_eval_rows_and_records_every_decision():
     for spy in (head, prior):
         assert spy.seen and not any(text.startswith("SECRET") for text in spy.seen)
     names = [decision.name for decision in tuning.decisions]
-    assert names[: len(GATED_STAGES)] == list(GATED_STAGES) and names[-2:] == ["curation", "name_prior"]
+    assert names[: len(GATED_STAGES)] == list(GATED_STAGES[::-1]) and names[-2:] == ["curation", "name_prior"]
     assert tuning.name_prior == tuning.decisions[-1].on
     for decision in tuning.decisions:
         change, low, high = decision.log_loss
