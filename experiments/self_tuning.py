@@ -35,6 +35,7 @@ from schemas.rows import Origin, Split, column_values, family_keys
 from stages.cleaning import clean
 from stages.domain_adaptation import build_domain_inputs
 from stages.pipeline import run_pipeline
+from stages.validation_checks import CheckFailed
 
 GATED_STAGES = ("augment", "adapt", "validate")
 BOOTSTRAP_SAMPLES = 400
@@ -130,7 +131,10 @@ class InnerScores:
                 (full_f1, float(np.quantile(f1, 0.025)), float(np.quantile(f1, 0.975))))
 
     def decide(self, name: str, variant: str, baseline: str) -> Decision:
-        """On where `variant` has the lower held-out log-loss than `baseline`."""
+        """On where `variant` has the lower held-out log-loss than `baseline`; a variant whose pipeline
+        could not run on a fold (too few rows for a stage) loses to one that could."""
+        if variant not in self.probabilities or baseline not in self.probabilities:
+            return Decision(name, variant in self.probabilities)
         loss, f1 = self.compare(variant, baseline)
         return Decision(name, loss[0] < 0, loss, f1)
 
@@ -164,7 +168,10 @@ def tune_pipeline(rows: pa.Table, config, labels: list[str], seed: int, head, n_
     def score(name: str, training_of_fold, model=head) -> None:
         parts = []
         for fold in folds:
-            train = training_of_fold(fold)
+            try:
+                train = training_of_fold(fold)
+            except CheckFailed:  # a stage cannot run on this miniature (e.g. validation with too few originals)
+                return
             parts.append(model.fit_predict_proba(train.column("text").to_pylist(), train.column("label").to_pylist(),
                                                  fold["held"].column("text").to_pylist(), labels, seed, family_keys(train)))
         scores.probabilities[name] = np.vstack(parts)

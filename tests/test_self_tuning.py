@@ -170,3 +170,17 @@ def test_no_tuning_step_of_a_cell_reads_the_eval_rows():
     _, again = run_cell(flipped, config, ["cardio", "neuro"], 6, 0)
     for key in ("head_l2", "head_l2_scores", "decisions", "n_train"):
         assert report[key] == again[key], key
+
+
+def test_a_stage_that_cannot_run_on_the_inner_folds_is_switched_off_not_fatal(monkeypatch):
+    import stages.pipeline as pipeline
+    from stages.validation_checks import CheckFailed
+
+    def failing(*args, **kwargs):
+        raise CheckFailed("adversarial validation needs at least two labeled original rows")
+
+    monkeypatch.setattr(pipeline, "validate", failing)
+    config = small_config().model_copy(update={"validation": small_config().validation.model_copy(update={"enabled": True})})
+    tuning = tune_pipeline(corpus(), config, ["cardio", "neuro"], seed=0, head=SpyHead(), n_folds=3)
+    validate = tuning.decisions[0]
+    assert validate.name == "validate" and not validate.on and "validate" in tuning.skip
