@@ -99,6 +99,26 @@ def summary_table(records: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def decisions_table(records: list[dict]) -> str:
+    """Markdown: per data set and k, in how many seeds self-tuning switched each option on."""
+    counts: dict[tuple[str, int], dict[str, int]] = {}
+    seeds: dict[tuple[str, int], int] = {}
+    for record in records:
+        if record["arm"] != "curated" or "decisions" not in record:
+            continue
+        key = (record["dataset"], record["k"])
+        seeds[key] = seeds.get(key, 0) + 1
+        for decision in record["decisions"]:
+            name = "ops kept" if decision["name"].startswith("op:") else decision["name"]
+            counts.setdefault(key, {}).setdefault(name, 0)
+            counts[key][name] += int(decision["on"])
+    names = ["curation", "adapt", "augment", "validate", "name_prior"]
+    lines = ["| data set | k | seeds | " + " | ".join(names) + " |", "|" + "---|" * (len(names) + 3)]
+    for key in sorted(counts):
+        lines.append(f"| {key[0]} | {key[1]} | {seeds[key]} | " + " | ".join(f"{counts[key].get(name, 0)}/{seeds[key]}" for name in names) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=list(DATASETS))
@@ -119,7 +139,9 @@ def main() -> None:
     intro = ("Head trainer, self-tuned (the head's L2 and the stages by inner cross-validation on the training rows); macro-F1 "
              f"means over seeds on the {args.eval_split} half of the eval rows; uplifts are paired by seed, in points, with 95% t-intervals. "
              f"Records: {stem}.jsonl; per data set: {suite_dir(args.eval_split).name}/experiment_<name>.md.\n\n")
-    atomic_write_bytes(RESULTS / f"{stem}.md", (title + intro + summary_table(records)).encode("utf-8"))
+    decisions = ("\nSelf-tuning's choices: in how many seeds each option was on in the curated arm (inner cross-validation "
+                 "on the training rows; the decisions and their figures are in each curated record).\n\n" + decisions_table(records))
+    atomic_write_bytes(RESULTS / f"{stem}.md", (title + intro + summary_table(records) + decisions).encode("utf-8"))
     print((RESULTS / f"{stem}.md").read_text(encoding="utf-8"))
 
 

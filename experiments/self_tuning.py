@@ -24,13 +24,13 @@ bootstrap 95% interval over the held-out rows:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from model_hooks.trainers import stratified_folds
+from model_hooks.trainers import HeadTrainer, stratified_folds
 from schemas.rows import Origin, Split, column_values, family_keys
 from stages.cleaning import clean
 from stages.domain_adaptation import build_domain_inputs
@@ -165,15 +165,22 @@ def tune_pipeline(rows: pa.Table, config, labels: list[str], seed: int, head, n_
         kept, _ = run_pipeline(fold["rows"], config, seed, skip=skip, memo=fold["memo"], domain=domain)
         return _without_ops(_labeled(kept), dropped)
 
-    def score(name: str, training_of_fold, model=head) -> None:
+    fitted: dict[tuple[str, int], tuple] = {}  # the head's weights per variant and fold, to warm-start near variants
+
+    def score(name: str, training_of_fold, model=head, warm_from: str | None = None) -> None:
         parts = []
-        for fold in folds:
+        for position, fold in enumerate(folds):
             try:
                 train = training_of_fold(fold)
             except CheckFailed:  # a stage cannot run on this miniature (e.g. validation with too few originals)
                 return
-            parts.append(model.fit_predict_proba(train.column("text").to_pylist(), train.column("label").to_pylist(),
-                                                 fold["held"].column("text").to_pylist(), labels, seed, family_keys(train)))
+            fold_model = model
+            if warm_from is not None and isinstance(model, HeadTrainer) and (warm_from, position) in fitted:
+                fold_model = replace(model, warm_start=fitted[(warm_from, position)])
+            parts.append(fold_model.fit_predict_proba(train.column("text").to_pylist(), train.column("label").to_pylist(),
+                                                      fold["held"].column("text").to_pylist(), labels, seed, family_keys(train)))
+            if isinstance(fold_model, HeadTrainer):
+                fitted[(name, position)] = fold_model.fitted
         scores.probabilities[name] = np.vstack(parts)
 
     def variant(skip: frozenset[str]) -> str:
@@ -186,7 +193,7 @@ def tune_pipeline(rows: pa.Table, config, labels: list[str], seed: int, head, n_
     # pseudo-label), so each stage is judged with the stages still on, validation first.
     for stage in GATED_STAGES[::-1]:
         candidate = skip | {stage}
-        score(variant(candidate), lambda fold, candidate=candidate: curated_rows(fold, candidate))
+        score(variant(candidate), lambda fold, candidate=candidate: curated_rows(fold, candidate), warm_from=variant(skip))
         decisions.append(scores.decide(stage, variant(skip), variant(candidate)))
         if not decisions[-1].on:
             skip = candidate
@@ -195,7 +202,8 @@ def tune_pipeline(rows: pa.Table, config, labels: list[str], seed: int, head, n_
         ops = sorted({op for fold in folds for op in curated_rows(fold, skip).column("op").drop_null().to_pylist()
                       if op in config.augmentation.ops})
         for op in ops:
-            score(f"{variant(skip)}-{op}", lambda fold, op=op: curated_rows(fold, skip, frozenset({op})))
+            # an op's rows are a small part of the rows: start from the chosen pipeline's fit
+            score(f"{variant(skip)}-{op}", lambda fold, op=op: curated_rows(fold, skip, frozenset({op})), warm_from=variant(skip))
             decisions.append(scores.decide(f"op:{op}", variant(skip), f"{variant(skip)}-{op}"))
             if not decisions[-1].on:
                 dropped_ops.add(op)

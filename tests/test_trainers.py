@@ -147,3 +147,18 @@ def test_setfit_trainer_runs_offline_on_the_bundled_model():
         [t for t, _ in train], [l for _, l in train], [t for t, _ in test], sorted(TOPICS), seed=0
     )
     assert np.mean([p == l for p, (_, l) in zip(predicted, test)]) >= 0.8
+
+
+def test_a_warm_started_head_reaches_the_cold_start_optimum():
+    from dataclasses import replace
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(60, 8)).astype(np.float32)
+    labels = ["a", "b", "c"]
+    y = [labels[i % 3] for i in range(60)]
+    cold = HeadTrainer(l2=0.3)
+    weight, bias = cold.fit_weights(x, y, labels, seed=0)
+    assert cold.fitted is not None and np.array_equal(cold.fitted[0], weight)
+    nearby = HeadTrainer(l2=0.3).fit_weights(x[:55], y[:55], labels, seed=0)
+    warm = replace(HeadTrainer(l2=0.3), warm_start=nearby).fit_weights(x, y, labels, seed=0)
+    assert np.allclose(warm[0], weight, atol=1e-3) and np.allclose(warm[1], bias, atol=1e-3)
