@@ -123,16 +123,14 @@ def run_cell(rows: pa.Table, config, labels: list[str], k: int, seed: int) -> tu
     if head_l2 is not None:
         config = config.model_copy(update={"domain": config.domain.model_copy(update={"pseudo_head_l2": head_l2})})
     make = lambda name: make_trainer(name, settings.embedding_mode, settings.setfit_max_pairs, head_l2)  # noqa: E731
-    with_prior = (lambda: NamePriorHead(make("head"))) if settings.trainer == "head" else (lambda: None)
     tuning = None
     if settings.self_tune and settings.curated_arms:
         # decisions about the data are made with the head whatever the trainer: it is the one cheap enough to refit per fold
-        tuning = tune_pipeline(drawn, config, labels, seed, make("head"), settings.inner_folds, with_prior())
+        tuning = tune_pipeline(drawn, config, labels, seed, make("head"), settings.inner_folds)
     eval_rows = scored_eval_rows(drawn, settings.eval_split)
     eval_texts, eval_labels = eval_rows.column("text").to_pylist(), eval_rows.column("label").to_pylist()
     arms, stage_stats = training_arms(drawn, config, seed, tuning)
-    runs = [(arm, train, with_prior() if arm == "curated" and tuning is not None and tuning.name_prior else make(settings.trainer))
-            for arm, train in arms.items()]
+    runs = [(arm, train, make(settings.trainer)) for arm, train in arms.items()]
     raw = arms["raw"]
     for reference in settings.reference_arms:
         if reference == "setfit" and k > settings.setfit_max_k:

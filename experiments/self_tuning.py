@@ -1,4 +1,4 @@
-"""Self-tuning of one run from its training rows alone: which stages, ops and prior the curated arm uses.
+"""Self-tuning of one run from its training rows alone: which stages and ops the curated arm uses.
 
 The labeled originals are dealt into stratified inner folds. For each fold a miniature of the run
 is built from the training rows only: the fold's originals play the eval rows (stages treat them
@@ -16,9 +16,7 @@ bootstrap 95% interval over the held-out rows:
 - `validate`, `augment`, `adapt`, in this order (backward elimination): on where the pipeline with the
   stages still on has a lower log-loss than without this stage too;
 - `op:<name>`: with augmentation on, an op whose rows lower the chosen pipeline's log-loss;
-- `curation`: the chosen pipeline is used only where it beats the raw rows; otherwise curated = raw;
-- `name_prior`: the class-name prior weighs the head's probabilities where that lowers the log-loss
-  of the rows chosen above.
+- `curation`: the chosen pipeline is used only where it beats the raw rows; otherwise curated = raw.
 `clean` always runs: it removes eval leaks and label conflicts, which no accuracy figure may overrule.
 """
 
@@ -62,12 +60,11 @@ class Decision:
 
 @dataclass
 class Tuning:
-    """The pipeline a run should use (stages to skip, ops whose rows to drop, the prior) and why."""
+    """The pipeline a run should use (stages to skip, ops whose rows to drop) and why."""
 
     skip: frozenset[str] = frozenset()
     dropped_ops: frozenset[str] = frozenset()
     curate: bool = True
-    name_prior: bool = False
     decisions: list[Decision] = field(default_factory=list)
     inner_rows: int = 0
 
@@ -139,11 +136,10 @@ class InnerScores:
         return Decision(name, loss[0] < 0, loss, f1)
 
 
-def tune_pipeline(rows: pa.Table, config, labels: list[str], seed: int, head, n_folds: int, prior_head=None) -> Tuning:
-    """Choose the stages, ops and prior of the run on `rows` (a drawn k-shot table) by inner cross-validation.
+def tune_pipeline(rows: pa.Table, config, labels: list[str], seed: int, head, n_folds: int) -> Tuning:
+    """Choose the stages and ops of the run on `rows` (a drawn k-shot table) by inner cross-validation.
 
-    `head` gives class probabilities (`fit_predict_proba` on texts and labels); `prior_head`, where given,
-    is the same with the class-name prior. Neither ever sees eval rows.
+    `head` gives class probabilities (`fit_predict_proba` on texts and labels); it never sees eval rows.
     """
     split = column_values(rows, "split")
     per_class = np.unique(column_values(rows, "label")[split == Split.LABELED.value].astype(str), return_counts=True)[1]
@@ -167,16 +163,16 @@ def tune_pipeline(rows: pa.Table, config, labels: list[str], seed: int, head, n_
 
     fitted: dict[tuple[str, int], tuple] = {}  # the head's weights per variant and fold, to warm-start near variants
 
-    def score(name: str, training_of_fold, model=head, warm_from: str | None = None) -> None:
+    def score(name: str, training_of_fold, warm_from: str | None = None) -> None:
         parts = []
         for position, fold in enumerate(folds):
             try:
                 train = training_of_fold(fold)
             except CheckFailed:  # a stage cannot run on this miniature (e.g. validation with too few originals)
                 return
-            fold_model = model
-            if warm_from is not None and isinstance(model, HeadTrainer) and (warm_from, position) in fitted:
-                fold_model = replace(model, warm_start=fitted[(warm_from, position)])
+            fold_model = head
+            if warm_from is not None and isinstance(head, HeadTrainer) and (warm_from, position) in fitted:
+                fold_model = replace(head, warm_start=fitted[(warm_from, position)])
             parts.append(fold_model.fit_predict_proba(train.column("text").to_pylist(), train.column("label").to_pylist(),
                                                       fold["held"].column("text").to_pylist(), labels, seed, family_keys(train)))
             if isinstance(fold_model, HeadTrainer):
@@ -217,10 +213,4 @@ def tune_pipeline(rows: pa.Table, config, labels: list[str], seed: int, head, n_
         decisions.append(Decision("curation", False))
     if not curate:
         chosen, dropped = frozenset(GATED_STAGES), frozenset()
-    use_prior = False
-    if prior_head is not None:
-        base = "chosen" if curate else "raw"
-        score(f"{base}+name_prior", lambda fold: curated_rows(fold, chosen, dropped) if curate else _labeled(fold["rows"]), model=prior_head)
-        decisions.append(scores.decide("name_prior", f"{base}+name_prior", base))
-        use_prior = decisions[-1].on
-    return Tuning(skip=chosen, dropped_ops=dropped, curate=curate, name_prior=use_prior, decisions=decisions, inner_rows=len(true))
+    return Tuning(skip=chosen, dropped_ops=dropped, curate=curate, decisions=decisions, inner_rows=len(true))

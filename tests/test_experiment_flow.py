@@ -50,7 +50,7 @@ def test_experiment_flow_writes_paired_records_for_every_arm(data_file, tmp_path
         assert smaller, "the untuned pipeline's rows hold augmented rows, so some op arms train on fewer rows"
         assert all(r["n_train"] <= untuned["n_train"] for r in records if r["arm"] in op_arms and r["seed"] == seed)
         curated = next(r for r in records if r["arm"] == "curated" and r["seed"] == seed)
-        assert [d["name"] for d in curated["decisions"]][-2:] == ["curation", "name_prior"]
+        assert [d["name"] for d in curated["decisions"]][-1] == "curation"
         cell = json.loads((tmp_path / "runs" / "exp" / "cells" / f"k2-seed{seed}.json").read_text())
         assert cell["decisions"] == curated["decisions"] and cell["head_l2"] == curated["head_l2"]
         assert len(cell["decision_lines"]) == len(cell["decisions"])

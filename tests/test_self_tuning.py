@@ -4,7 +4,6 @@ import numpy as np
 import pyarrow.compute as pc
 import pytest
 
-from experiments.references import NamePriorHead
 from experiments.runner import scored_eval_rows
 from experiments.self_tuning import GATED_STAGES, inner_folds, tune_pipeline
 from model_hooks.trainers import L2_GRID, choose_head_l2, make_trainer, stratified_folds
@@ -99,13 +98,11 @@ def test_inner_folds_hold_out_labeled_originals_and_drop_the_eval_rows():
 
 def test_tuning_never_reads_eval_rows_and_records_every_decision():
     rows = corpus()
-    head, prior = SpyHead(), SpyHead(NamePriorHead(make_trainer("head", head_l2=0.1)))
-    tuning = tune_pipeline(rows, small_config(), ["cardio", "neuro"], seed=0, head=head, n_folds=3, prior_head=prior)
-    for spy in (head, prior):
-        assert spy.seen and not any(text.startswith("SECRET") for text in spy.seen)
+    head = SpyHead()
+    tuning = tune_pipeline(rows, small_config(), ["cardio", "neuro"], seed=0, head=head, n_folds=3)
+    assert head.seen and not any(text.startswith("SECRET") for text in head.seen)
     names = [decision.name for decision in tuning.decisions]
-    assert names[: len(GATED_STAGES)] == list(GATED_STAGES[::-1]) and names[-2:] == ["curation", "name_prior"]
-    assert tuning.name_prior == tuning.decisions[-1].on
+    assert names[: len(GATED_STAGES)] == list(GATED_STAGES[::-1]) and names[-1] == "curation"
     for decision in tuning.decisions:
         change, low, high = decision.log_loss
         assert low <= change <= high and decision.on == (change < 0)
@@ -115,8 +112,7 @@ def test_tuning_never_reads_eval_rows_and_records_every_decision():
         assert tuning.skip == frozenset(GATED_STAGES)
     # changing the eval rows (texts and labels) changes no decision
     changed = rows.set_column(1, "text", pc.if_else(pc.equal(rows.column("split"), "eval"), "other eval text entirely", rows.column("text")))
-    again = tune_pipeline(changed, small_config(), ["cardio", "neuro"], seed=0, head=SpyHead(), n_folds=3,
-                          prior_head=SpyHead(NamePriorHead(make_trainer("head", head_l2=0.1))))
+    again = tune_pipeline(changed, small_config(), ["cardio", "neuro"], seed=0, head=SpyHead(), n_folds=3)
     assert [d.as_record() for d in again.decisions] == [d.as_record() for d in tuning.decisions]
 
 
