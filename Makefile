@@ -102,7 +102,8 @@ bench-robustness: install resources
 	$(VENV)/bin/pdap robustness --config configs/demo.yaml --sample 25 --seeds 2
 
 bench-pseudo-labels: install resources
-	$(PY) benchmarks/pseudo_label_sweep.py --k 10 --k 25 --caps 1 5 --rounds 1 --confidences 0.3 0.4 --balance true false --out pseudo_label_sweep_confidence
+	$(PY) benchmarks/wordnet_glosses.py
+	$(PY) benchmarks/pseudo_label_sweep.py
 
 bench-pseudo-methods: install resources
 	$(PY) benchmarks/pseudo_label_methods.py

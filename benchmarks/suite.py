@@ -112,7 +112,7 @@ def decisions_table(records: list[dict]) -> str:
             name = "ops kept" if decision["name"].startswith("op:") else decision["name"]
             counts.setdefault(key, {}).setdefault(name, 0)
             counts[key][name] += int(decision["on"])
-    names = ["curation", "adapt", "augment", "validate", "name_prior"]
+    names = ["curation", "adapt", "augment", "validate"]
     lines = ["| data set | k | seeds | " + " | ".join(names) + " |", "|" + "---|" * (len(names) + 3)]
     for key in sorted(counts):
         lines.append(f"| {key[0]} | {key[1]} | {seeds[key]} | " + " | ".join(f"{counts[key].get(name, 0)}/{seeds[key]}" for name in names) + " |")
