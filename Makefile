@@ -65,7 +65,7 @@ bench-embed: install resources
 	$(PY) benchmarks/bench_embed.py
 
 bench-experiment: install resources
-	$(VENV)/bin/pdap experiment --config configs/demo.yaml --k 10 --references tfidf_lr,frozen_lr
+	$(VENV)/bin/pdap experiment --config configs/demo.yaml --k 10
 
 # The default experiment under fp32 ONNX and bf16 embeddings (needs an AMX-BF16 CPU), paired cell by cell.
 bench-embed-experiment: install resources
@@ -90,7 +90,7 @@ bench-roofline: install resources
 bench-short-texts: install resources
 	$(PY) benchmarks/wordnet_glosses.py
 	$(VENV)/bin/pdap curate --config configs/wordnet_glosses.yaml
-	$(VENV)/bin/pdap experiment --config configs/wordnet_glosses.yaml --references tfidf_lr,frozen_lr
+	$(VENV)/bin/pdap experiment --config configs/wordnet_glosses.yaml
 	$(PY) benchmarks/bench_minhash_short.py
 
 # pdap experiment on every suite data set (medical abstracts, banking77, WordNet glosses), test rows, 5 seeds.
