@@ -109,9 +109,8 @@ def decisions_table(records: list[dict]) -> str:
         key = (record["dataset"], record["k"])
         seeds[key] = seeds.get(key, 0) + 1
         for decision in record["decisions"]:
-            name = "ops kept" if decision["name"].startswith("op:") else decision["name"]
-            counts.setdefault(key, {}).setdefault(name, 0)
-            counts[key][name] += int(decision["on"])
+            counts.setdefault(key, {}).setdefault(decision["name"], 0)
+            counts[key][decision["name"]] += int(decision["on"])
     names = ["curation", "adapt", "augment", "validate"]
     lines = ["| data set | k | seeds | " + " | ".join(names) + " |", "|" + "---|" * (len(names) + 3)]
     for key in sorted(counts):

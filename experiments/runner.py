@@ -12,7 +12,7 @@ import pyarrow.compute as pc
 from experiments.metrics import classification_scores
 from experiments.references import NamePriorHead
 from experiments.sampling import draw_k_shot
-from experiments.self_tuning import Tuning, tune_pipeline
+from experiments.self_tuning import Tuning, tune_pipeline, without_ops
 from model_hooks.embedder import DEFAULT_BACKEND, get_embedder
 from model_hooks.trainers import choose_head_l2, make_trainer
 from schemas.rows import Split, family_keys
@@ -25,11 +25,7 @@ def _split(rows: pa.Table, split: Split) -> pa.Table:
     return rows.filter(pc.equal(rows.column("split"), split.value))
 
 
-def _without_op(rows: pa.Table, op: str) -> pa.Table:
-    return rows.filter(pc.invert(pc.fill_null(pc.equal(rows.column("op"), op), False)))
-
-
-def training_arms(drawn: pa.Table, config, seed: int, tuning: Tuning | None = None) -> tuple[dict[str, pa.Table], dict]:
+def training_arms(drawn: pa.Table, config, seed: int, tuning: Tuning | None = None, memo: dict | None = None) -> tuple[dict[str, pa.Table], dict]:
     """Labeled training rows per arm, and the stage stats of the curated arm's pipeline run.
 
     `curated` is the pipeline as `tuning` chose it (every stage when there is no tuning; the raw rows
@@ -40,7 +36,7 @@ def training_arms(drawn: pa.Table, config, seed: int, tuning: Tuning | None = No
     arms = {"raw": _split(drawn, Split.LABELED)}
     if not config.experiment.curated_arms:
         return arms, {}
-    memo = {}  # stage prefixes shared by the arms
+    memo = {} if memo is None else memo  # stage prefixes shared by the arms (and with the tuning)
     full, full_stats = run_pipeline(drawn, config, seed, memo=memo)
     full = _split(full, Split.LABELED)
     stats = full_stats
@@ -51,9 +47,7 @@ def training_arms(drawn: pa.Table, config, seed: int, tuning: Tuning | None = No
     else:
         curated, stats = run_pipeline(drawn, config, seed, skip=tuning.skip, memo=memo)
         curated = _split(curated, Split.LABELED)
-        for op in sorted(tuning.dropped_ops):
-            curated = _without_op(curated, op)
-        arms["curated"] = curated
+        arms["curated"] = without_ops(curated, tuning.dropped_ops)
     if tuning is not None:
         arms["all_stages"] = full
     if config.experiment.ablations:
@@ -61,7 +55,7 @@ def training_arms(drawn: pa.Table, config, seed: int, tuning: Tuning | None = No
             without, _ = run_pipeline(drawn, config, seed, skip=frozenset({stage}), memo=memo)
             arms[f"without:{stage}"] = _split(without, Split.LABELED)
         for op in ablated_ops(config, full):
-            arms[f"without:{op}"] = _without_op(full, op)
+            arms[f"without:{op}"] = without_ops(full, frozenset({op}))
     return arms, stats
 
 
@@ -123,13 +117,13 @@ def run_cell(rows: pa.Table, config, labels: list[str], k: int, seed: int) -> tu
     if head_l2 is not None:
         config = config.model_copy(update={"domain": config.domain.model_copy(update={"pseudo_head_l2": head_l2})})
     make = lambda name: make_trainer(name, settings.embedding_mode, settings.setfit_max_pairs, head_l2)  # noqa: E731
-    tuning = None
+    tuning, memo = None, {}  # memo: the cleaned draw, shared by the tuning and the arms
     if settings.self_tune and settings.curated_arms:
         # decisions about the data are made with the head whatever the trainer: it is the one cheap enough to refit per fold
-        tuning = tune_pipeline(drawn, config, labels, seed, make("head"), settings.inner_folds)
+        tuning = tune_pipeline(drawn, config, labels, seed, make("head"), settings.inner_folds, memo)
     eval_rows = scored_eval_rows(drawn, settings.eval_split)
     eval_texts, eval_labels = eval_rows.column("text").to_pylist(), eval_rows.column("label").to_pylist()
-    arms, stage_stats = training_arms(drawn, config, seed, tuning)
+    arms, stage_stats = training_arms(drawn, config, seed, tuning, memo)
     runs = [(arm, train, make(settings.trainer)) for arm, train in arms.items()]
     raw = arms["raw"]
     for reference in settings.reference_arms:

@@ -30,7 +30,6 @@ import pyarrow.compute as pc
 
 from model_hooks.trainers import HeadTrainer, stratified_folds
 from schemas.rows import Origin, Split, column_values, family_keys
-from stages.cleaning import clean
 from stages.domain_adaptation import build_domain_inputs
 from stages.pipeline import run_pipeline
 from stages.validation_checks import CheckFailed
@@ -90,7 +89,8 @@ def _labeled(rows: pa.Table) -> pa.Table:
     return rows.filter(pc.equal(rows.column("split"), Split.LABELED.value))
 
 
-def _without_ops(rows: pa.Table, ops: frozenset[str]) -> pa.Table:
+def without_ops(rows: pa.Table, ops: frozenset[str]) -> pa.Table:
+    """`rows` less the rows any of `ops` made."""
     if not ops:
         return rows
     return rows.filter(pc.invert(pc.fill_null(pc.is_in(rows.column("op"), pa.array(sorted(ops), pa.string())), False)))
@@ -136,10 +136,11 @@ class InnerScores:
         return Decision(name, loss[0] < 0, loss, f1)
 
 
-def tune_pipeline(rows: pa.Table, config, labels: list[str], seed: int, head, n_folds: int) -> Tuning:
+def tune_pipeline(rows: pa.Table, config, labels: list[str], seed: int, head, n_folds: int, memo: dict | None = None) -> Tuning:
     """Choose the stages and ops of the run on `rows` (a drawn k-shot table) by inner cross-validation.
 
     `head` gives class probabilities (`fit_predict_proba` on texts and labels); it never sees eval rows.
+    `memo` is the run's `run_pipeline` memo: the cleaned rows computed here are the run's own.
     """
     split = column_values(rows, "split")
     per_class = np.unique(column_values(rows, "label")[split == Split.LABELED.value].astype(str), return_counts=True)[1]
@@ -148,7 +149,8 @@ def tune_pipeline(rows: pa.Table, config, labels: list[str], seed: int, head, n_
         return Tuning(skip=frozenset(GATED_STAGES), curate=False, decisions=[Decision("curation", False)])
     # The domain resources (protected terms, word vectors) of the whole run, shared by every fold: they
     # are mined from the training texts without labels, and a fold hides labels, not texts.
-    domain = build_domain_inputs(clean(rows, config.cleaning).kept, config.domain)
+    cleaned, _ = run_pipeline(rows, config, seed, skip=frozenset(GATED_STAGES), memo=memo)
+    domain = build_domain_inputs(cleaned, config.domain)
     index = {label: position for position, label in enumerate(labels)}
     folds = []
     for fold_rows in inner_folds(rows, seed, n_folds):
@@ -159,7 +161,7 @@ def tune_pipeline(rows: pa.Table, config, labels: list[str], seed: int, head, n_
 
     def curated_rows(fold: dict, skip: frozenset[str], dropped: frozenset[str] = frozenset()) -> pa.Table:
         kept, _ = run_pipeline(fold["rows"], config, seed, skip=skip, memo=fold["memo"], domain=domain)
-        return _without_ops(_labeled(kept), dropped)
+        return without_ops(_labeled(kept), dropped)
 
     fitted: dict[tuple[str, int], tuple] = {}  # the head's weights per variant and fold, to warm-start near variants
 

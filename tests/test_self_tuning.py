@@ -116,17 +116,23 @@ def test_tuning_never_reads_eval_rows_and_records_every_decision():
     assert [d.as_record() for d in again.decisions] == [d.as_record() for d in tuning.decisions]
 
 
-def test_decisions_follow_the_inner_figures_and_a_lost_curation_falls_back_to_raw():
+def test_decisions_follow_the_inner_figures():
     # children too dissimilar to help: a similarity gate at -1 lets keyboard noise at full strength through
     rows = corpus()
     tuning = tune_pipeline(rows, small_config(strength=1.0, min_similarity=-1.0, ops=["keyboard"]), ["cardio", "neuro"], seed=0,
                            head=SpyHead(), n_folds=3)
     by_name = {d.name: d for d in tuning.decisions}
-    for stage in GATED_STAGES:
-        assert (stage in tuning.skip) == (not by_name[stage].on) or not tuning.curate
     assert tuning.curate == by_name["curation"].on
-    if not tuning.curate:
-        assert tuning.skip == frozenset(GATED_STAGES) and not tuning.dropped_ops
+    if tuning.curate:
+        assert tuning.skip == frozenset(stage for stage in GATED_STAGES if not by_name[stage].on)
+
+
+def test_a_pipeline_that_changes_nothing_is_not_curation():
+    """Every stage off: the chosen rows are the raw rows, no log-loss gain, so the curated arm is the raw rows."""
+    config = small_config(enabled=False).model_copy(update={"domain": small_config().domain.model_copy(update={"enabled": False})})
+    tuning = tune_pipeline(corpus(), config, ["cardio", "neuro"], seed=0, head=SpyHead(), n_folds=3)
+    assert not tuning.curate and tuning.skip == frozenset(GATED_STAGES) and not tuning.dropped_ops
+    assert [d.name for d in tuning.decisions][-1] == "curation" and not tuning.decisions[-1].on
 
 
 def test_too_few_rows_for_two_folds_means_no_curation():
