@@ -32,7 +32,8 @@ import pyarrow.parquet as pq
 
 from experiments.provenance import run_fields
 from schemas.rows import content_id, conform_rows
-from stages.cleaning import CleaningConfig, clean, repaired_keys
+from schemas.text_keys import repaired_keys
+from stages.cleaning import CleaningConfig, clean
 
 ROOT = Path(__file__).resolve().parents[1]
 ABSTRACTS = ROOT / "data" / "medical_abstracts" / "medical_tc_test.csv"

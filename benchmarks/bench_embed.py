@@ -59,7 +59,7 @@ def _load(arm: str) -> None:
     if arm == "sentence_transformers":
         from sentence_transformers import SentenceTransformer
 
-        from model_hooks.embedder import model_path
+        from model_hooks.locations import model_path
 
         _encode = SentenceTransformer(str(model_path()), device="cpu").encode
     else:

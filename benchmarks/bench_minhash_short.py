@@ -35,7 +35,7 @@ NAME = "bench_minhash_short"
 
 
 def short_pairs(n_pairs: int = 200, seed: int = 4) -> dict:
-    from stages.near_duplicates import estimated_jaccard
+    from schemas.minhash import estimated_jaccard
 
     words = "the patient was treated with a new drug and the pain decreased over two weeks of follow up".split()
     rng = np.random.default_rng(seed)
@@ -58,7 +58,8 @@ def _bigram_jaccard(a: str, b: str) -> float:
 
 
 def templated_flood(n_rows: int = 20_000, eval_every: int = 10) -> dict:
-    from stages.near_duplicates import MinHashParams, eval_duplicate_of, key_hashes, signed_keys
+    from schemas.minhash import MinHashParams, eval_duplicate_of, signed_keys
+    from schemas.text_keys import key_hashes
 
     keys = pl.Series([f"a person who studies name{index}" for index in range(n_rows)])
     is_eval = np.arange(n_rows) % eval_every == 0

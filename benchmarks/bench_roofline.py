@@ -62,7 +62,7 @@ def encoder_flops(word_pieces: np.ndarray, layers: int, hidden: int, feed_forwar
 
 def model_shape() -> dict:
     """Layers, hidden size and feed-forward size of the bundled model, from its config file."""
-    from model_hooks.embedder import model_path
+    from model_hooks.locations import model_path
 
     config = json.loads((model_path() / "config.json").read_text())
     return {"layers": config["num_hidden_layers"], "hidden": config["hidden_size"], "feed_forward": config["intermediate_size"]}
@@ -168,7 +168,7 @@ def seconds_to_embed(texts: list[str], arm: str) -> float:
     if arm == "sentence_transformers":
         from sentence_transformers import SentenceTransformer
 
-        from model_hooks.embedder import model_path
+        from model_hooks.locations import model_path
 
         encode = SentenceTransformer(str(model_path()), device="cpu").encode
     else:

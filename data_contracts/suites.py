@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Protocol
+
 import numpy as np
 import polars as pl
 import pyarrow as pa
@@ -9,9 +11,17 @@ import pyarrow.compute as pc
 from great_expectations.expectations.row_conditions import Column
 
 from data_contracts import rules
+from schemas.minhash import eval_duplicate_of, signed_keys
 from schemas.rows import ORIGINS, ROW_COLUMNS, SPLITS, Origin, Split
-from stages.cleaning import CleaningConfig, duplicate_keys, repaired_keys
-from stages.near_duplicates import eval_duplicate_of, key_hashes, signed_keys
+from schemas.text_keys import KeySettings, duplicate_keys, key_hashes, repaired_keys
+from schemas.words import keeps_protected_terms
+
+
+class CleaningSettings(KeySettings, Protocol):
+    """What the contracts read of the cleaning settings (stages.cleaning.CleaningConfig)."""
+
+    max_chars: int
+
 
 NOT_EVAL = Column("split") != Split.EVAL.value
 DERIVED_CLEAN_COLUMNS = ["duplicates_eval_row", "eval_row_unchanged"]
@@ -49,7 +59,7 @@ def raw_suite(labels, rows_in: int, rows_rejected: int) -> list:
     return [*row_rules(labels), accounting_rule(rows_in, rows_rejected)]
 
 
-def clean_suite(labels, cleaning: CleaningConfig, rows_in: int, rows_rejected: int) -> list:
+def clean_suite(labels, cleaning: CleaningSettings, rows_in: int, rows_rejected: int) -> list:
     return [
         *row_rules(labels, DERIVED_CLEAN_COLUMNS),
         rules.TextLengthWithinBounds(column="text", min_value=1, max_value=cleaning.max_chars, row_condition=NOT_EVAL),
@@ -66,7 +76,7 @@ def eval_unchanged_column(rows: pa.Table, raw: pa.Table) -> pa.Array:
     return pa.array([pair in raw_pairs for pair in zip(rows.column("id").to_pylist(), rows.column("text").to_pylist())])
 
 
-def duplicates_eval_column(rows: pa.Table, raw: pa.Table, cleaning: CleaningConfig) -> pa.Array:
+def duplicates_eval_column(rows: pa.Table, raw: pa.Table, cleaning: KeySettings) -> pa.Array:
     """True where a non-eval row's text is an exact or near duplicate of a raw eval row's text, repaired.
 
     Keys as the cleaning stage makes them: rows past cleaning carry repaired text, keyed as it is
@@ -85,17 +95,15 @@ def duplicates_eval_column(rows: pa.Table, raw: pa.Table, cleaning: CleaningConf
     return pa.array(duplicates)
 
 
-def with_clean_checks(clean: pa.Table, raw: pa.Table, cleaning: CleaningConfig) -> pa.Table:
+def with_clean_checks(clean: pa.Table, raw: pa.Table, cleaning: KeySettings) -> pa.Table:
     """Add the columns the clean suite checks, computed independently of the cleaning stage's decisions."""
     return clean.append_column("duplicates_eval_row", duplicates_eval_column(clean, raw, cleaning)).append_column(
         "eval_row_unchanged", eval_unchanged_column(clean, raw)
     )
 
 
-def with_synthetic_checks(rows: pa.Table, raw: pa.Table, protected_terms: frozenset[str], cleaning: CleaningConfig) -> pa.Table:
+def with_synthetic_checks(rows: pa.Table, raw: pa.Table, protected_terms: frozenset[str], cleaning: KeySettings) -> pa.Table:
     """Add the columns the augmented and adapted suites check about synthetic rows."""
-    from stages.augmenters import keeps_protected_terms
-
     originals = {
         row["id"]: row
         for row in rows.select(["id", "text", "label", "split", "origin"]).to_pylist()

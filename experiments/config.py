@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, PositiveInt
 
 from schemas.strict import StrictModel
 
@@ -22,7 +22,7 @@ class RobustnessConfig(StrictModel):
 
 class ExperimentConfig(StrictModel):
     dataset: str | None = Field(None, description="name used in the results files; default: the run name")
-    ks: list[int] = Field([10, 25, 100], min_length=1, description="labeled examples per class")
+    ks: list[PositiveInt] = Field([10, 25, 100], min_length=1, description="labeled examples per class")
     seeds: list[int] = Field([0, 1, 2, 3, 4], min_length=1)
     trainer: Literal["head", "finetune", "setfit"] = "head"
     embedding_mode: Literal["truncate", "chunk_mean"] = "truncate"

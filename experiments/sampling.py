@@ -19,7 +19,8 @@ def check_classes(label_counts: dict[str, int], k: int) -> None:
     short = {label: count for label, count in label_counts.items() if count < k}
     if short:
         detail = ", ".join(f"{label!r} has {count}" for label, count in sorted(short.items()))
-        raise SamplingError(f"k={k} examples per class requested, but in the pool {detail}")
+        raise SamplingError(f"k={k} examples per class requested, but in the pool {detail}; "
+                            f"the largest feasible k is {min(label_counts.values())}")
 
 
 def draw_k_shot(rows: pa.Table, k: int, seed: int) -> pa.Table:

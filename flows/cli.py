@@ -19,45 +19,87 @@ import typer  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
-app = typer.Typer(help="pdap: curate, augment and measure few-shot text classification data, offline.", no_args_is_help=True)
+from flows.cli_errors import ErrorReportingGroup, Unavailable  # noqa: E402
+
+app = typer.Typer(
+    cls=ErrorReportingGroup, no_args_is_help=True,
+    help="pdap: curate, augment and measure few-shot text classification data, offline. "
+    "Exit codes: 0 ok, 1 data contract failed, 2 bad input or config, 3 locked; anything else is a bug (docs/cli.md).",
+)
 console = Console()
+RUN_ID_HELP = "name of the run folder under runs_dir (default: <name>-<time>-<hash>)"
 
 
-def _fail(error: Exception, code: int = 2) -> None:
-    console.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
-    raise typer.Exit(code)
+def _version() -> str:
+    """The installed package's version, or pyproject.toml's in a checkout that is not installed."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("pdap")
+    except PackageNotFoundError:
+        import tomllib
+
+        return tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text(encoding="utf-8"))["project"]["version"]
 
 
-def _known_errors():
-    from data_contracts.validate import ContractViolation
-    from model_hooks.resources import ResourceMissing
-    from schemas.config import ConfigError
-    from stages.ingest import InputError
-    from stages.validation_checks import CheckFailed
+def _print_version(asked: bool) -> None:
+    if asked:
+        print(f"pdap {_version()}")
+        raise typer.Exit()
 
-    return ConfigError, InputError, ResourceMissing, ContractViolation, CheckFailed
+
+@app.callback()
+def global_options(
+    debug: bool = typer.Option(False, "--debug", help="on an error, print the traceback as well as the one-line message"),
+    version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True, help="print the version and exit"),
+):
+    """The options before the command; ErrorReportingGroup reads --debug itself (flows/cli_errors.py)."""
+
+
+def before_flow(run_config, run_id: str | None) -> None:
+    """Just before a flow starts: refuse a --run-id in use (before the server starts), let SIGTERM run the exit
+    handlers that stop the temporary server, and keep Prefect's tracebacks for --debug."""
+    from flows.cli_errors import quiet_prefect_tracebacks
+    from flows.run_folder import check_run_id
+    from flows.servers import exit_on_sigterm
+
+    if run_id is not None:
+        check_run_id(Path(run_config.runs_dir), run_id)
+    exit_on_sigterm()
+    quiet_prefect_tracebacks()
 
 
 @app.command()
 def curate(
     config: Path = typer.Option(..., "--config", "-c", help="YAML or TOML run configuration"),
-    run_id: Optional[str] = typer.Option(None, help="name of the run folder (default: <name>-<time>-<hash>)"),
+    run_id: Optional[str] = typer.Option(None, help=RUN_ID_HELP),
 ):
     """Run the curate flow (ingest, clean, augment, adapt, validate) and print where the outputs are."""
-    from schemas.config import RunConfig
+    from experiments.sampling import SamplingError
+    from flows.preflight import preflight
+    from schemas.config import ConfigError, RunConfig
+
+    run_config = RunConfig.load(config)
+    per_class = run_config.labeled_per_class
+    preflight(run_config, {f"{config}: labeled_per_class": [per_class]} if per_class is not None else {})
+    from flows.curate import curate_flow
+
+    before_flow(run_config, run_id)
 
     try:
-        run_config = RunConfig.load(config)
-        from flows.curate import curate_flow
-
         summary = curate_flow(run_config, run_id)
-    except _known_errors() as error:
-        _fail(error, 1 if type(error).__name__ == "ContractViolation" else 2)
+    except SamplingError as error:  # cleaning left fewer rows of a class than labeled_per_class draws
+        raise ConfigError(f"{config}: labeled_per_class: {error}") from None
     print_summary(summary)
 
 
 def print_summary(summary: dict) -> None:
-    table = Table(title="pdap curate: rows through each stage")
+    """The curate summary on stdout: the funnel table (wall seconds per stage), splits and paths.
+
+    On a terminal it fits the window; piped, lines are never wrapped (a file or grep gets whole rows).
+    """
+    out = console if console.is_terminal else Console(width=100_000, highlight=False)
+    table = Table(title=f"pdap curate: rows through each stage (embedding backend {summary['embedding_backend']}, runner {summary['runner']})")
     for column in ("stage", "rows in", "added", "rows out", "rejected", "by reason", "seconds"):
         table.add_column(column, overflow="fold")
     for row in summary["funnel"]:
@@ -65,14 +107,17 @@ def print_summary(summary: dict) -> None:
             row["stage"], str(row["rows_in"]), str(row["added"]), str(row["rows_out"]), str(row["rejected"]),
             row["rejected_by_reason"], f"{row['seconds']:.1f}",
         )
-    console.print(table)
+    out.print(table)
+    for row in summary["funnel"]:
+        if row["relabeled"]:
+            out.print(f"{row['stage']}: {row['relabeled']} unlabeled rows pseudo-labeled (already in rows in, so not added)")
     splits = ", ".join(f"{name}={count}" for name, count in sorted(summary["splits"].items()))
-    console.print(f"curated rows by split: {splits}")
-    console.print(f"run folder:  {summary['run_dir']}")
-    console.print(f"curated:     {summary['output']}")
-    console.print(f"rejects:     {Path(summary['run_dir']) / 'rejects'}")
-    console.print(f"data docs:   {summary['data_docs']}")
-    console.print(f"report:      {summary['report']}")
+    out.print(f"curated rows by split: {splits}")
+    out.print(f"run folder:  {summary['run_dir']}")
+    out.print(f"curated:     {summary['output']}")
+    out.print(f"rejects:     {Path(summary['run_dir']) / 'rejects'}")
+    out.print(f"data docs:   {summary['data_docs']}")
+    out.print(f"report:      {summary['report']}")
 
 
 @app.command()
@@ -81,17 +126,18 @@ def experiment(
     data: Optional[Path] = typer.Option(None, help="instead of --config: a CSV, JSONL, Parquet file or saved HF dataset"),
     text_column: str = typer.Option("text", help="with --data: the text column"),
     label_column: str = typer.Option("label", help="with --data: the label column"),
-    k: Optional[list[int]] = typer.Option(None, "--k", help="examples per class (repeatable); default 10 25 100"),
-    seeds: Optional[int] = typer.Option(None, help="number of seeds (0..n-1); default 5"),
+    k: Optional[list[int]] = typer.Option(None, "--k", min=1, help="examples per class (repeatable); default 10 25 100"),
+    seeds: Optional[int] = typer.Option(None, min=1, help="number of seeds (0..n-1); default 5"),
     trainer: Optional[str] = typer.Option(None, help="head | finetune | setfit"),
     embedding_mode: Optional[str] = typer.Option(None, help="truncate | chunk_mean"),
     references: Optional[str] = typer.Option(None, help="comma-separated reference arms: tuned_lr,tfidf_lr,name_prior (default), frozen_lr, setfit ('' for none)"),
     eval_split: Optional[str] = typer.Option(None, help="test (default: published figures) | dev (tuning work)"),
     ablations: Optional[bool] = typer.Option(None, "--ablations/--no-ablations", help="one arm per stage and op switched off (default: on)"),
     results_dir: Optional[Path] = typer.Option(None, help="where the results files go"),
-    run_id: Optional[str] = typer.Option(None),
+    run_id: Optional[str] = typer.Option(None, help=RUN_ID_HELP),
 ):
     """Few-shot experiment: raw vs curated data, ablations and reference arms, several seeds, CIs."""
+    from flows.preflight import preflight
     from schemas.config import ConfigError, RunConfig
 
     overrides: dict = {"experiment": {}}
@@ -111,25 +157,19 @@ def experiment(
         overrides["experiment"]["eval_split"] = eval_split
     if ablations is not None:
         overrides["experiment"]["ablations"] = ablations
-    try:
-        if (config is None) == (data is None):
-            raise ConfigError("give either --config or --data")
-        if config is not None:
-            run_config = RunConfig.load(config, overrides)
-        else:
-            run_config = RunConfig.from_data_file(data, text_column, label_column, overrides)
-        from flows.experiment import experiment_flow
+    if (config is None) == (data is None):
+        raise ConfigError("--config, --data: give exactly one of them")
+    if config is not None:
+        run_config = RunConfig.load(config, overrides)
+    else:
+        run_config = RunConfig.from_data_file(data, text_column, label_column, overrides)
+    preflight(run_config, {"--k" if k else f"{config}: experiment.ks" if config else "experiment.ks (default; set with --k)":
+                           run_config.experiment.ks})
+    from flows.experiment import experiment_flow
 
-        summary = experiment_flow(run_config, run_id)
-    except (*_known_errors(), _sampling_error()) as error:
-        _fail(error, 1 if type(error).__name__ == "ContractViolation" else 2)
-    print_experiment(summary)
+    before_flow(run_config, run_id)
 
-
-def _sampling_error():
-    from experiments.sampling import SamplingError
-
-    return SamplingError
+    print_experiment(experiment_flow(run_config, run_id))
 
 
 def print_experiment(summary: dict) -> None:
@@ -155,24 +195,25 @@ def print_experiment(summary: dict) -> None:
 @app.command()
 def robustness(
     config: Path = typer.Option(..., "--config", "-c", help="run configuration (its experiment.robustness section)"),
-    k: Optional[list[int]] = typer.Option(None, "--k", help="examples per class (repeatable); default 10"),
-    seeds: Optional[int] = typer.Option(None, help="number of seeds (0..n-1); default 3"),
-    sample: Optional[int] = typer.Option(None, help="eval rows attacked per cell; default 50"),
+    k: Optional[list[int]] = typer.Option(None, "--k", min=1, help="examples per class (repeatable); default 10"),
+    seeds: Optional[int] = typer.Option(None, min=1, help="number of seeds (0..n-1); default 3"),
+    sample: Optional[int] = typer.Option(None, min=1, help="eval rows attacked per cell; default 50"),
     recipe: Optional[str] = typer.Option(None, help="deepwordbug | pruthi"),
-    run_id: Optional[str] = typer.Option(None),
+    run_id: Optional[str] = typer.Option(None, help=RUN_ID_HELP),
 ):
     """Attack the raw and the curated model with a TextAttack recipe; write robustness_<dataset>.jsonl."""
-    from schemas.config import ConfigError, RunConfig
+    from flows.preflight import preflight
+    from schemas.config import RunConfig
 
     section = {key: value for key, value in {"ks": list(k) if k else None, "seeds": list(range(seeds)) if seeds is not None else None,
                                              "sample": sample, "recipe": recipe}.items() if value is not None}
-    try:
-        run_config = RunConfig.load(config, {"experiment": {"robustness": section}})
-        from flows.robustness import robustness_flow
+    run_config = RunConfig.load(config, {"experiment": {"robustness": section}})
+    preflight(run_config, {"--k" if k else f"{config}: experiment.robustness.ks": run_config.experiment.robustness.ks})
+    from flows.robustness import robustness_flow
 
-        summary = robustness_flow(run_config, run_id)
-    except (*_known_errors(), ConfigError, _sampling_error()) as error:
-        _fail(error, 1 if type(error).__name__ == "ContractViolation" else 2)
+    before_flow(run_config, run_id)
+
+    summary = robustness_flow(run_config, run_id)
     console.print(summary["table"], markup=False)
     console.print(f"records: {summary['records']}")
     console.print(f"run:     {summary['run_dir']}")
@@ -181,20 +222,24 @@ def robustness(
 @app.command()
 def export(
     run_dir: Path = typer.Argument(..., help="a run folder written by `pdap curate`"),
-    out: Path = typer.Argument(..., help="where to save the Hugging Face dataset (save_to_disk)"),
+    out: Path = typer.Argument(..., help="a new or empty folder outside any run folder, for the dataset (save_to_disk)"),
 ):
-    """Export the curated labeled rows of a run as a Hugging Face dataset with a ClassLabel feature."""
+    """Export the curated labeled rows of a run as a Hugging Face dataset with a ClassLabel feature,
+    with each row's split, origin, op and parent_id (group by parent_id, or id where it is empty, to split by family)."""
     import json
 
     import pyarrow.parquet as pq
 
+    from flows.preflight import check_export_target
     from flows.run_folder import RunFolder
+    from schemas.config import ConfigError
     from stages.export import to_hf_dataset
 
     folder = RunFolder(run_dir)
     path = folder.boundary_path("validate")  # the last stage's output: a finished run has it
-    if not path.exists():
-        _fail(FileNotFoundError(f"{path} not found: is {run_dir} a finished curate run?"))
+    if not path.exists() or not (folder.root / "labels.json").exists():
+        raise ConfigError(f"{run_dir}: not a finished curate run (no {path.name} or labels.json in it)")
+    check_export_target(out)
     labels = json.loads((folder.root / "labels.json").read_text())
     dataset = to_hf_dataset(pq.read_table(path), labels)
     dataset.save_to_disk(str(out))
@@ -204,23 +249,30 @@ def export(
 @app.command()
 def refresh(config: Path = typer.Option(..., "--config", "-c", help="run configuration with a refresh: section")):
     """Process only new or changed files of refresh.input_dir, merge, and curate (a Prefect flow)."""
+    from flows.preflight import check_inputs
     from schemas.config import ConfigError, RunConfig
+    from stages.ingest import SourceConfig
 
-    try:
-        run_config = RunConfig.load(config)
-        if run_config.refresh is None:
-            raise ConfigError(f"{config}: no refresh: section (refresh.input_dir names the folder to watch)")
-        from flows.refresh import pending_changes, refresh_flow
+    run_config = RunConfig.load(config)
+    if run_config.refresh is None:
+        raise ConfigError(f"{config}: no refresh: section (refresh.input_dir names the folder to watch)")
+    if not run_config.refresh.input_dir.is_dir():
+        raise ConfigError(f"{config}: refresh.input_dir: {run_config.refresh.input_dir} is not a folder")
+    from flows.refresh import pending_changes, refresh_flow
+    from flows.refresh_state import RefreshLocked
 
-        manifest, changed, removed = pending_changes(run_config)
-        if not changed and not removed:  # answer at once, without starting Prefect
-            console.print(f"nothing new in {run_config.refresh.input_dir} ({len(manifest)} files)")
-            return
-        summary = refresh_flow(run_config)
-    except (*_known_errors(), FileNotFoundError) as error:
-        _fail(error, 1 if type(error).__name__ == "ContractViolation" else 2)
+    manifest, changed, removed = pending_changes(run_config)
+    if not changed and not removed:  # answer at once, without starting Prefect
+        console.print(f"nothing new in {run_config.refresh.input_dir} ({len(manifest)} files)")
+        return
+    check_inputs([SourceConfig(path=path) for path in changed.values()], run_config.ingest.columns)
+    from flows.servers import stop_orphaned_servers
+
+    stop_orphaned_servers()  # what a killed earlier run left, before this one starts its own
+    before_flow(run_config, None)
+    summary = refresh_flow(run_config)
     if summary["status"] == "busy":
-        _fail(RuntimeError(summary["message"]), 3)
+        raise RefreshLocked(summary["message"])
     if summary["status"] == "unchanged":
         console.print(f"nothing new in {run_config.refresh.input_dir} ({summary['files']} files); generation {summary['generation']} stays, {summary['seconds']:.1f} s")
         return
@@ -235,22 +287,24 @@ def serve(config: Path = typer.Option(..., "--config", "-c", help="run configura
     from flows.serve import serve_scheduled
     from schemas.config import ConfigError, RunConfig
 
+    run_config = RunConfig.load(config)
+    if run_config.schedule is None:
+        raise ConfigError(f"{config}: no schedule: section (interval_seconds or cron, and flows)")
     try:
-        run_config = RunConfig.load(config)
-        if run_config.schedule is None:
-            raise ConfigError(f"{config}: no schedule: section (interval_seconds or cron, and flows)")
-        raise typer.Exit(serve_scheduled(config.resolve(), run_config, console.print))
-    except (*_known_errors(), TimeoutError) as error:
-        _fail(error)
+        code = serve_scheduled(config.resolve(), run_config, console.print)
+    except TimeoutError as error:  # the Prefect server did not start: the environment's problem, not a bug
+        raise Unavailable(str(error)) from None
+    raise typer.Exit(code)
 
 
 @app.command()
 def report(run_dir: Path = typer.Argument(..., help="a run folder written by `pdap curate` or `pdap experiment`")):
     """(Re)write the run folder's self-contained data-quality report, report.html."""
     from flows.quality_report import write_report
+    from schemas.config import ConfigError
 
     if not (run_dir / "stats").is_dir():
-        _fail(FileNotFoundError(f"{run_dir} is not a pdap run folder (no stats/ in it)"))
+        raise ConfigError(f"{run_dir}: not a pdap run folder (no stats/ in it)")
     console.print(f"report: {write_report(run_dir)}")
 
 

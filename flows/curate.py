@@ -22,8 +22,10 @@ from data_contracts.suites import (
 from data_contracts.validate import ContractValidator
 from experiments.sampling import draw_k_shot
 from flows.execution import run_on_runner
+from flows.progress import StageProgress, StageStep
+from flows.report_funnel import STAGES, funnel, funnel_row
 from model_hooks.embedder import DEFAULT_BACKEND
-from flows.run_folder import RunFolder, atomic_write_json, atomic_write_parquet
+from flows.run_folder import RunFolder, atomic_write_json, atomic_write_parquet, open_run
 from flows.shards import augment_shard_task, clean_shard_task, embed_shard_task, read_children, read_cleaned_shard, write_shards
 from schemas.config import RunConfig
 from schemas.rows import Split, column_values, conform_rows, empty_rows
@@ -33,8 +35,6 @@ from stages.domain_adaptation import PSEUDO_LABEL_OP, adapt, build_domain_inputs
 from stages.ingest import ingest
 from stages.adversarial_validation import validate
 from stages.semantic_augmentation import AugmentationInputs, augment, augmentation_parents
-
-STAGES = ("ingest", "clean", "augment", "adapt", "validate")
 
 
 @lru_cache(maxsize=4)
@@ -97,11 +97,21 @@ def shard_task(path: str, directory: str, prefix: str, shard_rows: int, non_eval
     return write_shards(table, Path(directory), prefix, shard_rows)
 
 
-def cleaning_stage(config: RunConfig, folder: RunFolder, raw_path: str) -> str:
+def _results(futures, step: StageStep) -> list:
+    """Each future's result in order, one step of the stage's bar per finished future."""
+    results = []
+    for future in futures:
+        results.append(future.result())
+        step.advance()
+    return results
+
+
+def cleaning_stage(config: RunConfig, folder: RunFolder, raw_path: str, step: StageStep) -> str:
     """Clean every raw shard on the task runner, then merge them in this process."""
     shards = shard_task(raw_path, str(folder.shards_dir), "raw", config.execution.shard_rows)
+    step.expect(len(shards) + 1)
     cleaned = clean_shard_task.map(unmapped(config.cleaning), shards)
-    return clean_task(config, str(folder.root), raw_path, [future.result() for future in cleaned])
+    return clean_task(config, str(folder.root), raw_path, _results(cleaned, step))
 
 
 @task(name="domain-inputs", cache_policy=NO_CACHE)
@@ -133,17 +143,18 @@ def augment_task(config: RunConfig, run_root: str, raw_path: str, drawn_path: st
     return str(path)
 
 
-def augmentation_stage(config: RunConfig, folder: RunFolder, raw_path: str, clean_path: str) -> str:
+def augmentation_stage(config: RunConfig, folder: RunFolder, raw_path: str, clean_path: str, step: StageStep) -> str:
     """Make children per parent shard on the task runner, then gate them all in this process."""
     drawn_path, domain = domain_task(config, str(folder.root), clean_path)
     parents = (augmentation_parents(pq.read_table(drawn_path), config.augmentation.max_parents_per_class, config.seed)
                if config.augmentation.enabled else empty_rows())
     shards = write_shards(parents, folder.shards_dir, "parents", config.execution.parents_per_shard)
+    step.expect(len(shards) + 1)
     children = augment_shard_task.map(unmapped(config.augmentation), unmapped(domain), unmapped(config.seed), shards)
-    return augment_task(config, str(folder.root), raw_path, drawn_path, domain, [future.result() for future in children])
+    return augment_task(config, str(folder.root), raw_path, drawn_path, domain, _results(children, step))
 
 
-def embedding_stage(config: RunConfig, folder: RunFolder, rows_path: str) -> None:
+def embedding_stage(config: RunConfig, folder: RunFolder, rows_path: str, step: StageStep) -> None:
     """Embed the rows the scoring stages (adapt, validate) look at, shard by shard, into the shared cache.
 
     Only worth it with workers to spread over: in one process the stages embed what they need themselves.
@@ -152,9 +163,8 @@ def embedding_stage(config: RunConfig, folder: RunFolder, rows_path: str) -> Non
         return
     modes = sorted({config.domain.embedding_mode, config.validation.embedding_mode})
     shards = shard_task(rows_path, str(folder.shards_dir), "scored", config.execution.shard_rows, non_eval_only=True)
-    futures = [embed_shard_task.submit(mode, shard) for mode in modes for shard in shards]
-    for future in futures:
-        future.result()
+    step.expect(len(modes) * len(shards) + 1)
+    _results([embed_shard_task.submit(mode, shard) for mode in modes for shard in shards], step)
 
 
 @task(name="adapt", cache_policy=NO_CACHE)
@@ -213,45 +223,44 @@ def new_run_id(config: RunConfig) -> str:
 
 
 def start_run(config: RunConfig, run_id: str | None) -> RunFolder:
-    """Create runs/<run_id>/ and record the resolved configuration in it."""
-    folder = RunFolder(Path(config.runs_dir) / (run_id or new_run_id(config)))
-    folder.root.mkdir(parents=True, exist_ok=True)
+    """Claim runs/<run_id>/ (flows/run_folder.py: open_run) and record the resolved configuration in it."""
+    folder = open_run(Path(config.runs_dir), run_id or new_run_id(config), unique=run_id is None)
     atomic_write_json(folder.root / "config.json", config.model_dump(mode="json"))
     return folder
 
 
-def funnel(folder: RunFolder) -> list[dict]:
-    """Rows in, out and rejected by reason for every stage that ran."""
-    rows = []
-    for stage in STAGES:
-        if not folder.stats_path(stage).exists():
-            continue
-        stats = folder.read_stats(stage)
-        reasons = {key.removeprefix("dropped_"): value for key, value in stats.items() if key.startswith("dropped_") and value}
-        rows.append(
-            {
-                "stage": stage,
-                "rows_in": stats["rows_in"],
-                "added": stats.get("generated", 0) + stats.get("pseudo_labeled", 0),
-                "rows_out": stats["rows_out"],
-                "rejected": sum(reasons.values()),
-                "rejected_by_reason": ", ".join(f"{reason}={count}" for reason, count in sorted(reasons.items())) or "-",
-                "seconds": stats["seconds"],
-            }
-        )
-    return rows
+def _finish(folder: RunFolder, stage: str, step: StageStep) -> None:
+    """Report the finished stage and record its whole wall time in its stats (`wall_seconds`)."""
+    stats = folder.read_stats(stage)
+    row = funnel_row(stage, stats)
+    relabeled = f", {row['relabeled']} relabeled" if row["relabeled"] else ""
+    detail = f"{row['rows_in']} rows in, {row['added']} added, {row['rows_out']} out, {row['rejected']} rejected{relabeled}"
+    stats["wall_seconds"] = round(step.finish(detail), 3)
+    atomic_write_json(folder.stats_path(stage), stats)
 
 
 @flow(name="curate-stages")
 def curate_stages(config: RunConfig, run_root: str) -> str:
     """Every stage of a curate run; per-shard work goes to this flow's task runner (`execution:`)."""
     folder = RunFolder(Path(run_root))
-    raw_path = ingest_task(config, run_root)
-    clean_path = cleaning_stage(config, folder, raw_path)
-    augmented_path = augmentation_stage(config, folder, raw_path, clean_path)
-    embedding_stage(config, folder, augmented_path)
-    adapted_path = adapt_task(config, run_root, raw_path, augmented_path)
-    return validate_task(config, run_root, raw_path, adapted_path)
+    with StageProgress("curate", STAGES) as progress:
+        step = progress.stage("ingest")
+        raw_path = ingest_task(config, run_root)
+        _finish(folder, "ingest", step)
+        step = progress.stage("clean")
+        clean_path = cleaning_stage(config, folder, raw_path, step)
+        _finish(folder, "clean", step)
+        step = progress.stage("augment")
+        augmented_path = augmentation_stage(config, folder, raw_path, clean_path, step)
+        _finish(folder, "augment", step)
+        step = progress.stage("adapt")  # with the shared embedding of the rows adapt and validate score
+        embedding_stage(config, folder, augmented_path, step)
+        adapted_path = adapt_task(config, run_root, raw_path, augmented_path)
+        _finish(folder, "adapt", step)
+        step = progress.stage("validate")
+        final_path = validate_task(config, run_root, raw_path, adapted_path)
+        _finish(folder, "validate", step)
+    return final_path
 
 
 @flow(name="curate")
@@ -275,4 +284,5 @@ def curate_flow(config: RunConfig, run_id: str | None = None) -> dict:
     }
     summary["report"] = report_task(str(folder.root))
     atomic_write_json(folder.root / "summary.json", summary)
+    folder.finish()
     return summary

@@ -118,4 +118,5 @@ def experiment_flow(config: RunConfig, run_id: str | None = None) -> dict:
     summary = results_task(config, records, str(folder.root))
     report = report_task(str(folder.root))
     wall = record_wall_time(config, time.perf_counter() - started, get_embedder(settings.embedding_mode).computed - embedded_before, provenance)
+    folder.finish()
     return {"run_dir": str(folder.root), "report": report, "wall_time": wall, **summary}

@@ -73,4 +73,5 @@ def robustness_flow(config: RunConfig, run_id: str | None = None) -> dict:
     title = f"# Robustness: {config.dataset_name}\n\nAttack success rate on the same eval rows, `head` trainer (mean over seeds).\n\n"
     atomic_write_bytes(results_dir / f"robustness_{config.dataset_name}.md", (title + table).encode("utf-8"))
     create_markdown_artifact(key="robustness", markdown=title + summary_table(records), description="Attack success rate, raw vs curated model")
+    folder.finish()
     return {"run_dir": str(folder.root), "records": str(path), "table": summary_table(records)}

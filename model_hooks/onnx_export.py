@@ -17,7 +17,7 @@ import tempfile
 import warnings
 from pathlib import Path
 
-from model_hooks.resources import PROJECT_ROOT
+from model_hooks.locations import PROJECT_ROOT, model_path
 
 ONNX_DIR = Path(os.environ.get("PDAP_ONNX_DIR", PROJECT_ROOT / ".cache" / "onnx"))
 ONNX_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
@@ -43,8 +43,6 @@ def export_onnx_model() -> bool:
     import torch
     from onnxruntime.transformers.optimizer import optimize_model
     from transformers import AutoModel, AutoTokenizer
-
-    from model_hooks.embedder import model_path
 
     model = AutoModel.from_pretrained(str(model_path())).eval()
     example = AutoTokenizer.from_pretrained(str(model_path()))(["an example", "a second, longer example"], padding=True, return_tensors="pt")

@@ -10,21 +10,21 @@ command to run when they are missing; nothing is ever downloaded at run time.
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-from functools import lru_cache
-
 import os
 import shutil
 import subprocess
 import sys
+from contextlib import contextmanager
+from functools import lru_cache
 from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+from model_hooks.locations import INSTALL_COMMAND, PROJECT_ROOT, ResourceMissing
+from model_hooks.onnx_export import ONNX_DIR, export_int8_model, export_onnx_model
+
 NLTK_DATA = Path(os.environ.get("PDAP_NLTK_DATA", PROJECT_ROOT / ".nltk_data"))
 DEBIAN_WORDNET = Path("/usr/share/wordnet")
 DEBIAN_PACKAGES = ("wordnet-base", "wordnet-sense-index")
 WORDNET_FILES = ("data.noun", "index.noun", "index.sense", "data.verb", "index.verb", "lexnames")
-INSTALL_COMMAND = "make resources  (or: .venv/bin/python -m model_hooks.resources install)"
 
 # WordNet's 45 lexicographer files (lexnames(5WN)); Debian does not ship this file.
 LEXNAMES = (
@@ -36,10 +36,6 @@ LEXNAMES = (
     "verb.emotion verb.motion verb.perception verb.possession verb.social verb.stative verb.weather adj.ppl"
 ).split()
 _POS_NUMBER = {"noun": 1, "verb": 2, "adj": 3, "adv": 4}
-
-
-class ResourceMissing(RuntimeError):
-    """An offline resource is not installed; the message names the command that installs it."""
 
 
 def wordnet_dir() -> Path:
@@ -157,8 +153,6 @@ def install() -> list[str]:
         installed.append("wordnet")
     if _install_stopwords():
         installed.append("stopwords")
-    from model_hooks.onnx_export import export_int8_model, export_onnx_model
-
     if export_onnx_model():
         installed.append("onnx model")
     if export_int8_model():
@@ -179,8 +173,6 @@ def main(argv: list[str]) -> int:
     except ResourceMissing as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    from model_hooks.onnx_export import ONNX_DIR
-
     print(f"offline resources in {NLTK_DATA} and {ONNX_DIR}: " + (f"installed {', '.join(installed)}" if installed else "already present"))
     return 0
 

@@ -26,7 +26,8 @@ from typing import Protocol
 
 import numpy as np
 
-from model_hooks.embedder import MAX_TOKENS, EmbeddingMode, get_embedder, model_path
+from model_hooks.embedder import MAX_TOKENS, EmbeddingMode, get_embedder
+from model_hooks.locations import model_path
 
 
 class Trainer(Protocol):

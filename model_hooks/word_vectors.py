@@ -1,6 +1,6 @@
 """In-domain word vectors (gensim word2vec) and the neighbours they give for a word.
 
-Trained on the project's own text with the tokenizer of `stages.domain_lexicon`, so a vector's key
+Trained on the project's own text with the tokenizer of `schemas.words`, so a vector's key
 is the same token the lexicon ranks. Skip-gram, not CBOW: on a corpus this small (a few hundred
 thousand tokens) skip-gram gives better vectors for rare words (Mikolov et al. 2013), and domain
 terms are mostly rare. It is slower: on the 2,888 demo abstracts (530k tokens, 10 epochs, one
@@ -26,7 +26,7 @@ from collections import Counter
 
 import numpy as np
 
-from stages.domain_lexicon import STOPWORDS, is_term_like, tokenize
+from schemas.words import STOPWORDS, is_term_like, tokenize
 
 _INFLECTION_PREFIX = 5
 

@@ -10,7 +10,7 @@ import yaml
 from pydantic import Field, ValidationError, model_validator
 
 from experiments.config import ExperimentConfig
-from schemas.strict import StrictModel
+from schemas.strict import StrictModel, validate_document
 from stages.cleaning import CleaningConfig
 from stages.domain_adaptation import DomainConfig
 from stages.ingest import IngestConfig
@@ -104,7 +104,7 @@ class RunConfig(StrictModel):
             raise ConfigError(f"{path}: the top level must be a mapping of settings")
         raw = _merge(raw, overrides or {})
         try:
-            config = cls.model_validate(raw)
+            config = validate_document(cls, raw)
         except ValidationError as error:
             raise ConfigError(f"{path}: " + "; ".join(_describe(problem) for problem in error.errors())) from None
         return config.resolve_paths(path.parent)
@@ -123,7 +123,7 @@ class RunConfig(StrictModel):
             overrides or {},
         )
         try:
-            return cls.model_validate(raw)
+            return validate_document(cls, raw)
         except ValidationError as error:
             raise ConfigError(f"{path}: " + "; ".join(_describe(problem) for problem in error.errors())) from None
 
@@ -160,8 +160,26 @@ def _merge(base: dict, overrides: dict) -> dict:
     return merged
 
 
+EXPECTED = {"float_type": "a number", "int_type": "an integer", "bool_type": "true or false", "string_type": "a string"}
+
+
 def _describe(problem: dict) -> str:
     location = ".".join(str(part) for part in problem["loc"]) or "(top level)"
     if problem["type"] == "extra_forbidden":
         return f"unknown key {location!r}"
+    if problem["type"] in EXPECTED:
+        return f"{location}: expected {EXPECTED[problem['type']]}, got {_kind(problem.get('input'))}"
     return f"{location}: {problem['msg']} (got {problem.get('input')!r})"
+
+
+def _kind(value) -> str:
+    """How a YAML value reads: the string '0.7', the boolean true, the number 2.5, a list."""
+    if isinstance(value, str):
+        return f"the string {value!r}"
+    if isinstance(value, bool):
+        return f"the boolean {str(value).lower()}"
+    if isinstance(value, (int, float)):
+        return f"the number {value!r}"
+    if isinstance(value, (dict, list)):
+        return "a mapping" if isinstance(value, dict) else "a list"
+    return "null" if value is None else repr(value)

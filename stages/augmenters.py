@@ -35,7 +35,6 @@ import itertools
 import random
 import re
 import threading
-from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import lru_cache
@@ -44,7 +43,9 @@ from typing import Protocol
 import numpy as np
 
 from model_hooks.resources import load_wordnet, wordnet_dir
-from stages.domain_lexicon import STOPWORDS, is_term_like
+from schemas.words import STOPWORDS, is_term_like, keeps_protected_terms
+from schemas.words import WORD_RUN as _WORD_RUN
+from schemas.words import lower_terms as _lower_terms
 
 AUGMENTER_NAMES = (
     "wordnet_synonym",
@@ -70,44 +71,6 @@ class Augmenter(Protocol):
 
 # --- protected terms -------------------------------------------------------------------------
 
-_WORD_RUN = re.compile(r"\w+")
-
-
-def _lower_terms(protected) -> frozenset[str]:
-    return frozenset(term.lower() for term in protected if term and term.strip())
-
-
-@lru_cache(maxsize=64)
-def _term_patterns(protected: frozenset[str]) -> tuple[frozenset[str], tuple[re.Pattern, ...]]:
-    """Plain terms (counted via word runs) and regexes for terms with non-word characters."""
-    terms = _lower_terms(protected)
-    plain = frozenset(term for term in terms if _WORD_RUN.fullmatch(term))
-    other = tuple(re.compile(rf"(?<!\w){re.escape(term)}(?!\w)", re.IGNORECASE) for term in sorted(terms - plain))
-    return plain, other
-
-
-def keeps_protected_terms(parent: str, child: str, protected: frozenset[str], op: str | None = None) -> bool:
-    """True if the protected words of `parent` survive in `child` (made by augmenter `op`).
-
-    Word and character ops edit words in place, so every occurrence must survive: each protected
-    word occurs in the child at least as often as in the parent. Sentence ops (SENTENCE_OPS) move
-    or remove whole sentences verbatim and never alter a word, so for them each protected word of
-    the parent must still occur at least once. Whole words only, case-insensitive: "Aspirin" counts
-    for "aspirin", so does the "aspirin" in "aspirin-induced", but "aspirins" does not (an
-    inflected term is a changed term).
-    """
-    if not protected:
-        return True
-    needed = (lambda count: min(count, 1)) if op in SENTENCE_OPS else (lambda count: count)
-    plain, other = _term_patterns(frozenset(protected))
-    if plain:
-        parent_counts = Counter(word for word in _WORD_RUN.findall(parent.lower()) if word in plain)
-        if parent_counts:
-            child_counts = Counter(word for word in _WORD_RUN.findall(child.lower()) if word in plain)
-            if any(child_counts[term] < needed(count) for term, count in parent_counts.items()):
-                return False
-    return all(len(pattern.findall(child)) >= needed(len(pattern.findall(parent))) for pattern in other)
-
 
 def _is_protected(token: str, protected: frozenset[str]) -> bool:
     """A token is protected if it, or a word run in it ("aspirin-induced"), is a protected term."""
@@ -127,9 +90,6 @@ class _ProtectedTokens:
         if token not in self._seen:
             self._seen[token] = isinstance(token, str) and _is_protected(token, self.protected)
         return self._seen[token]
-
-
-SENTENCE_OPS = frozenset({"sentence_dropout", "sentence_shuffle", "sentence_crop"})
 
 
 # --- shared helpers ----------------------------------------------------------------------------

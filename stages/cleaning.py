@@ -17,12 +17,14 @@ import polars as pl
 import pyarrow as pa
 from pydantic import Field
 
+from schemas.minhash import MinHashParams, eval_duplicate_of, signed_keys
+from schemas.pii import PII_TYPES, mask_pii_column
 from schemas.rows import Split, conform_rows
 from schemas.strict import StrictModel
+from schemas.text_keys import duplicate_keys, key_hashes
+from schemas.text_normalization import NORMALIZATION_OPS, normalize_column
 from stages.base import ReasonLedger, RowFilter, StageResult
-from stages.near_duplicates import MinHashParams, eval_duplicate_of, groups_from_hashes, key_hashes, signed_keys
-from stages.pii import PII_TYPES, mask_pii_column
-from stages.text_normalization import NORMALIZATION_OPS, dedup_key_column, normalize_column
+from stages.near_duplicates import groups_from_hashes
 
 STAGE = "clean"
 REASONS = [
@@ -230,21 +232,6 @@ def _clean_batch(batch, offset, config, filters, ledger, counters) -> tuple[pa.A
     keys = duplicate_keys(texts)
     output = pl.select(pl.when(is_eval).then(original).otherwise(texts)).to_series()
     return output.to_arrow().cast(pa.string()), keys
-
-
-def duplicate_keys(texts: pl.Series) -> pl.Series:
-    """Duplicate-detection key of already repaired texts (a text with no letters or digits keys on itself)."""
-    keys = dedup_key_column(texts)
-    return pl.select(pl.when(keys.str.len_chars() > 0).then(keys).otherwise(texts.str.to_lowercase())).to_series().alias("key")
-
-
-def repaired_keys(texts: pl.Series, config: CleaningConfig) -> pl.Series:
-    """Duplicate keys of raw texts, repaired and masked exactly as `clean` repairs them."""
-    if config.normalize_text:
-        texts, _ = normalize_column(texts)
-    if config.mask_pii:
-        texts, _ = mask_pii_column(texts)
-    return duplicate_keys(texts)
 
 
 def _mask_pii(texts: pl.Series, is_eval: pl.Series, counters: dict) -> pl.Series:

@@ -1,24 +1,18 @@
 """Domain lexicon: words that in-domain text uses far more often than general English does.
 
-Pure functions, no Prefect and no models: one shared tokenizer and a weighted log-odds ranking
+Pure functions, no Prefect and no models: the shared tokenizer (schemas/words.py) and a weighted log-odds ranking
 ("Fightin' Words", Monroe, Colaresi & Quinn 2008) of the in-domain counts against general-English
 word frequencies from `wordfreq` (offline lists that ship in its wheel).
 """
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Collection, Iterable
 
 import numpy as np
 
-# Lower-cased runs of letters/digits, joined by single internal hyphens or apostrophes:
-# "non-small", "crohn's", "covid-19" are one token each; "--", "'quoted'" and "_" split.
-_TOKEN = re.compile(r"[^\W_]+(?:['-][^\W_]+)*")
-# A term candidate: letters only, optionally hyphenated ("x-ray", "non-small"); no digits or apostrophes.
-_TERM_LIKE = re.compile(r"[^\W\d_]+(?:-[^\W\d_]+)*")
-_MIN_TERM_LENGTH = 3
+from schemas.words import STOPWORDS, is_term_like, tokenize
 
 # Background scale. `wordfreq` gives a relative frequency f_w per word; general English is treated
 # as a pseudo-corpus of BACKGROUND_TOKENS tokens, so its count for w is BACKGROUND_TOKENS * f_w.
@@ -36,43 +30,9 @@ MIN_BACKGROUND_FREQUENCY = 1e-9
 # larger than PRIOR_TOKENS it has little effect.
 PRIOR_TOKENS = 1e4
 
-# English function words (NLTK's 179-word list plus a few academic connectives). Deliberately
-# short: broader "search engine" lists (the `stop-words` package has 1,333 English entries) also
-# drop content words such as "cases", "high", "computer" or "fire", which a domain lexicon may
-# need. Callers who want a broader list pass `stopwords=`.
-STOPWORDS = frozenset(
-    """
-    a about above after again against ain all am an and any are aren aren't as at be because been
-    before being below between both but by can couldn couldn't d did didn didn't do does doesn
-    doesn't doing don don't down during each few for from further had hadn hadn't has hasn hasn't
-    have haven haven't having he her here hers herself him himself his how i if in into is isn
-    isn't it it's its itself just ll m ma me mightn mightn't more most mustn mustn't my myself
-    needn needn't no nor not now o of off on once only or other our ours ourselves out over own re
-    s same shan shan't she she's should should've shouldn shouldn't so some such t than that
-    that'll the their theirs them themselves then there these they this those through to too under
-    until up ve very was wasn wasn't we were weren weren't what when where which while who whom why
-    will with won won't wouldn wouldn't y you you'd you'll you're you've your yours yourself
-    yourselves also could would may might must shall us upon via within without whether among
-    per however thus therefore although though yet onto
-    """.split()
-)
-
-
-def tokenize(text: str) -> list[str]:
-    """Lower-cased word tokens: letters and digits, with internal hyphens or apostrophes kept.
-
-    The typographic apostrophe is folded to "'" first, so "Crohn’s" and "Crohn's" match.
-    """
-    return _TOKEN.findall(text.lower().replace("\u2019", "'"))
-
-
-def is_term_like(token: str) -> bool:
-    """Alphabetic (hyphenated allowed), at least three characters long."""
-    return len(token) >= _MIN_TERM_LENGTH and _TERM_LIKE.fullmatch(token) is not None
-
 
 def count_tokens(texts: Iterable[str]) -> Counter[str]:
-    """Token counts over all texts, with the module's tokenizer."""
+    """Token counts over all texts, with the shared tokenizer."""
     counts: Counter[str] = Counter()
     for text in texts:
         counts.update(tokenize(text))

@@ -11,7 +11,9 @@ def to_hf_dataset(rows: pa.Table, labels: list[str], splits: tuple[str, ...] = (
     """A `datasets.Dataset` of the rows in `splits` with `label` as a ClassLabel over `labels`.
 
     `sample_weight` is the row's family weight (`schemas.rows.family_weights`): pass it to a loss or
-    `fit(sample_weight=...)` so augmented children do not count as independent examples.
+    `fit(sample_weight=...)` so augmented children do not count as independent examples. `split`,
+    `origin`, `op` and `parent_id` come with every row: an augmented child's `parent_id` names its
+    parent, so grouping by `parent_id or id` keeps a family on one side of a train/dev split.
     """
     import datasets
     import pyarrow.compute as pc
@@ -25,7 +27,10 @@ def to_hf_dataset(rows: pa.Table, labels: list[str], splits: tuple[str, ...] = (
             "id": datasets.Value("string"),
             "text": datasets.Value("string"),
             "label": datasets.ClassLabel(names=list(labels)),
+            "split": datasets.Value("string"),
             "origin": datasets.Value("string"),
+            "op": datasets.Value("string"),
+            "parent_id": datasets.Value("string"),
             "sample_weight": datasets.Value("float64"),
         }
     )
@@ -35,7 +40,7 @@ def to_hf_dataset(rows: pa.Table, labels: list[str], splits: tuple[str, ...] = (
             "id": chosen.column("id").to_pylist(),
             "text": chosen.column("text").to_pylist(),
             "label": [index[label] for label in chosen.column("label").to_pylist()],
-            "origin": chosen.column("origin").to_pylist(),
+            **{name: chosen.column(name).to_pylist() for name in ("split", "origin", "op", "parent_id")},
             "sample_weight": family_weights(chosen).tolist(),
         },
         features=features,

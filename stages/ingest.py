@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
 from pathlib import Path
 from typing import Literal
@@ -100,19 +101,22 @@ def eval_part(text: str) -> str:
 # ---------------------------------------------------------------- readers: file -> raw columns
 
 
-def _read_csv(path: Path, wanted: list[str]) -> pa.Table:
+def _read_csv(path: Path, wanted: list[str], first_block: bool = False):
+    """The mapped columns as bytes (a table); with `first_block`, only the schema Arrow infers from the
+    first block (for the type checks). Arrow errors become one-line InputErrors."""
     delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
     block_size = 1 << 20
     while True:
+        options = dict(
+            read_options=pa_csv.ReadOptions(block_size=block_size),
+            parse_options=pa_csv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
+            convert_options=pa_csv.ConvertOptions(
+                column_types=None if first_block else {name: pa.binary() for name in wanted},
+                include_columns=wanted, strings_can_be_null=False,
+            ),
+        )
         try:
-            return pa_csv.read_csv(
-                path,
-                read_options=pa_csv.ReadOptions(block_size=block_size),
-                parse_options=pa_csv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
-                convert_options=pa_csv.ConvertOptions(
-                    column_types={name: pa.binary() for name in wanted}, include_columns=wanted, strings_can_be_null=False
-                ),
-            )
+            return pa_csv.open_csv(path, **options).schema if first_block else pa_csv.read_csv(path, **options)
         except (pa.ArrowInvalid, pa.ArrowKeyError) as error:
             message = str(error).splitlines()[0]
             if "straddling" in message and block_size < min(path.stat().st_size, 1 << 30):
@@ -161,20 +165,27 @@ def _read_jsonl(path: Path, wanted: list[str]) -> tuple[pa.Table, list[tuple[int
     return pa.table({name: pa.array(records[name], pa.string()) for name in wanted}), bad, present
 
 
-def _read_hf(source: SourceConfig, wanted: list[str], dataset=None) -> pa.Table:
+def _load_hf(source: SourceConfig):
     import datasets
 
-    if dataset is None:
-        try:
-            dataset = datasets.load_from_disk(str(source.path))
-        except FileNotFoundError as error:
-            raise InputError(f"{source.path}: not a dataset saved with save_to_disk ({error})") from None
-    parts = dataset.items() if isinstance(dataset, datasets.DatasetDict) else [(None, dataset)]
+    try:
+        return datasets.load_from_disk(str(source.path))
+    except FileNotFoundError as error:
+        raise InputError(f"{source.path}: not a dataset saved with save_to_disk ({error})") from None
+
+
+def _hf_parts(dataset) -> list[tuple[str | None, object]]:
+    """(split name, Dataset) for a DatasetDict, or [(None, dataset)]."""
+    import datasets
+
+    return list(dataset.items()) if isinstance(dataset, datasets.DatasetDict) else [(None, dataset)]
+
+
+def _read_hf(source: SourceConfig, wanted: list[str], dataset) -> pa.Table:
+    import datasets
+
     tables = []
-    for split_name, part in parts:
-        missing = [name for name in wanted if name not in part.column_names]
-        if missing:
-            raise InputError(f"{source.path}: column {missing[0]!r} not found; columns present: {part.column_names}")
+    for split_name, part in _hf_parts(dataset):
         table = part.select_columns(wanted).with_format("arrow")[:]  # honours an indices mapping (select, filter, shuffle)
         columns = {}
         for name in wanted:
@@ -197,11 +208,98 @@ def _check_columns(path: Path, table_columns: list[str], wanted: list[str]) -> N
             raise InputError(f"{path}: column {name!r} not found; columns present: {table_columns}")
 
 
+def _wanted(columns: ColumnMapping) -> list[str]:
+    return [name for name in (columns.text, columns.label, columns.id, columns.split) if name]
+
+
+# ---------------------------------------------------------------- whole-file checks: columns and their types
+
+
+def _is_text_type(kind: pa.DataType) -> bool:
+    if pa.types.is_dictionary(kind):
+        return _is_text_type(kind.value_type)
+    return any(check(kind) for check in (pa.types.is_string, pa.types.is_large_string, pa.types.is_binary,
+                                         pa.types.is_large_binary, pa.types.is_null))
+
+
+def check_column_types(path: Path, types: dict[str, pa.DataType], columns: ColumnMapping) -> None:
+    """The text column must hold strings; label, id and split columns one scalar per row (no lists or structs)."""
+    if columns.text in types and not _is_text_type(types[columns.text]):
+        raise InputError(f"{path}: column {columns.text!r} has type {types[columns.text]}; the text column must be a string column")
+    for role, name in (("label", columns.label), ("id", columns.id), ("split", columns.split)):
+        kind = types.get(name) if name else None
+        if kind is not None and (pa.types.is_nested(kind) or (pa.types.is_dictionary(kind) and pa.types.is_nested(kind.value_type))):
+            raise InputError(f"{path}: column {name!r} has type {kind}; a {role} column must hold one string or number per row")
+
+
+def _jsonl_sample(path: Path, wanted: list[str], records: int = 1000) -> tuple[dict[str, pa.DataType], set[str], bool]:
+    """Types of the mapped keys in the first `records` JSON objects, the keys seen, and whether that was the whole file."""
+    values: dict[str, list] = {name: [] for name in wanted}
+    present: set[str] = set()
+    seen = 0
+    with path.open("rb") as handle:
+        for raw in handle:
+            try:
+                record = json.loads(raw)
+            except ValueError:
+                continue  # blank or malformed lines are the full read's business (rejects)
+            if isinstance(record, dict):
+                seen += 1
+                present.update(record)
+                for name in wanted:
+                    values[name].append(record.get(name))
+                if seen == records:
+                    break
+        complete = seen < records or not any(line.strip() for line in handle)
+    types = {}
+    for name, column in values.items():
+        try:
+            types[name] = pa.array(column).type
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            types[name] = pa.string()  # strings mixed with other values: the row-level checks judge each row
+    return types, present, complete
+
+
+def check_source(source: SourceConfig, columns: ColumnMapping, dataset=None) -> None:
+    """Cheap whole-file checks before reading the data: the file exists and is readable, its format is
+    known, and the mapped columns exist with usable types (from the Parquet or dataset schema, or the
+    first block of a CSV or the first 1,000 records of a JSON Lines file). Raises InputError."""
+    wanted = _wanted(columns)
+    path = source.path
+    if dataset is None:
+        if not path.exists():
+            raise InputError(f"{path}: no such file or folder")
+        if not os.access(path, os.R_OK):
+            raise InputError(f"{path}: not readable (permission denied)")
+    fmt = "hf" if dataset is not None else source.resolved_format
+    if fmt == "csv":
+        schema = _read_csv(path, wanted, first_block=True)
+        check_column_types(path, {field.name: field.type for field in schema}, columns)
+    elif fmt == "jsonl":
+        types, present, complete = _jsonl_sample(path, wanted)
+        if present and complete:
+            _check_columns(path, sorted(present), wanted)
+        check_column_types(path, types, columns)
+    elif fmt == "parquet":
+        try:
+            schema = pq.read_schema(path)
+        except (pa.ArrowInvalid, OSError) as error:
+            raise InputError(f"{path}: not a Parquet file ({str(error).splitlines()[0]})") from None
+        _check_columns(path, schema.names, wanted)
+        check_column_types(path, {name: schema.field(name).type for name in wanted}, columns)
+    else:
+        for _, part in _hf_parts(_load_hf(source) if dataset is None else dataset):
+            _check_columns(path, part.column_names, wanted)
+            check_column_types(path, {name: part.data.schema.field(name).type for name in wanted}, columns)
+
+
 def read_source(source: SourceConfig, columns: ColumnMapping, dataset=None) -> tuple[pa.Table, list[tuple[int, str, str]]]:
-    """Read one source into a table of the mapped columns (text may be binary); plus unreadable lines."""
-    wanted = [name for name in (columns.text, columns.label, columns.id, columns.split) if name]
-    if dataset is None and not source.path.exists():
-        raise InputError(f"{source.path}: no such file or folder")
+    """Check (`check_source`), then read one source into a table of the mapped columns (text may be
+    binary); plus unreadable lines."""
+    wanted = _wanted(columns)
+    if dataset is None and source.path.exists() and source.resolved_format == "hf":
+        dataset = _load_hf(source)  # loaded once, for the checks and the read
+    check_source(source, columns, dataset)
     fmt = "hf" if dataset is not None else source.resolved_format
     bad: list[tuple[int, str, str]] = []
     if fmt == "csv":
@@ -210,11 +308,6 @@ def read_source(source: SourceConfig, columns: ColumnMapping, dataset=None) -> t
         table, bad, present = _read_jsonl(source.path, wanted)
         _check_columns(source.path, sorted(present), wanted if table.num_rows else [])
     elif fmt == "parquet":
-        try:
-            names = pq.read_schema(source.path).names
-        except pa.ArrowInvalid as error:
-            raise InputError(f"{source.path}: not a Parquet file ({str(error).splitlines()[0]})") from None
-        _check_columns(source.path, names, wanted)
         table = pq.read_table(source.path, columns=wanted)
     else:
         table = _read_hf(source, wanted, dataset)

@@ -23,13 +23,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field, field_validator
 
+from schemas.minhash import eval_duplicate_of, signed_keys
 from schemas.rows import Origin, Split, conform_rows, content_id, empty_rows
 from schemas.strict import StrictModel
-from stages.augmenters import AUGMENTER_NAMES, build_augmenter, keeps_protected_terms
+from schemas.text_keys import duplicate_keys, key_hashes, repaired_keys
+from schemas.text_normalization import dedup_key_column
+from schemas.words import keeps_protected_terms
+from stages.augmenters import AUGMENTER_NAMES, build_augmenter
 from stages.base import ReasonLedger, StageResult
-from stages.cleaning import CleaningConfig, duplicate_keys, repaired_keys
-from stages.near_duplicates import eval_duplicate_of, key_hashes, signed_keys
-from stages.text_normalization import dedup_key_column
+from stages.cleaning import CleaningConfig
 
 STAGE = "augment"
 REASONS = ["protected_term_lost", "duplicates_eval_row", "duplicate_candidate", "too_dissimilar", "near_copy"]
@@ -217,9 +219,10 @@ def pre_gate_ledger(rows: pa.Table, children: pa.Table, parent_text: dict[str, s
     ledger = ReasonLedger(children.num_rows, REASONS)
     child_texts = children.column("text").to_pylist()
     lineage = zip(children.column("parent_id").to_pylist(), children.column("op").to_pylist(), child_texts)
-    lost = [i for i, (parent, op, text) in enumerate(lineage)
+    lost = [(i, parent_text[parent], op, text) for i, (parent, op, text) in enumerate(lineage)
             if not keeps_protected_terms(parent_text[parent], text, protected_terms, op)]
-    ledger.reject(np.asarray(lost, dtype=np.int64), "protected_term_lost")
+    ledger.reject(np.asarray([i for i, *_ in lost], dtype=np.int64), "protected_term_lost",
+                  ["lost " + ", ".join(_lost_terms(parent, text, protected_terms, op)) for _, parent, op, text in lost])
 
     alive = np.flatnonzero(ledger.kept_mask)
     duplicated = eval_duplicates(rows, children.column("text").take(pa.array(alive, pa.int64())).combine_chunks(), cleaning)
@@ -227,15 +230,23 @@ def pre_gate_ledger(rows: pa.Table, children: pa.Table, parent_text: dict[str, s
     ledger.reject(np.asarray([row for row, _ in leaks], dtype=np.int64), "duplicates_eval_row",
                   [f"duplicate of eval row {eval_id}" for _, eval_id in leaks])
 
-    existing = set(dedup_key_column(pl.Series(rows.column("text").combine_chunks())).to_list())
+    existing = dict(zip(dedup_key_column(pl.Series(rows.column("text").combine_chunks())).to_list(), rows.column("id").to_pylist()))
     keys = dedup_key_column(pl.Series(child_texts, dtype=pl.String)).to_list() if child_texts else []
     repeated = []
-    for index, key in enumerate(keys):
+    for index, (key, child_id) in enumerate(zip(keys, children.column("id").to_pylist())):
         if ledger.codes[index] == 0 and key in existing:
-            repeated.append(index)
-        existing.add(key)
-    ledger.reject(np.asarray(repeated, dtype=np.int64), "duplicate_candidate")
+            repeated.append((index, existing[key]))
+        existing.setdefault(key, child_id)
+    ledger.reject(np.asarray([index for index, _ in repeated], dtype=np.int64), "duplicate_candidate",
+                  [f"duplicate of {row_id}" for _, row_id in repeated])
     return ledger
+
+
+def _lost_terms(parent: str, child: str, protected_terms: frozenset[str], op: str) -> list[str]:
+    """The protected terms of `parent` that `child` lost (the detail of a `protected_term_lost` reject)."""
+    lowered = parent.lower()
+    return [term for term in sorted(protected_terms)
+            if term.lower() in lowered and not keeps_protected_terms(parent, child, frozenset({term}), op)]
 
 
 def augment(rows: pa.Table, config: AugmentationConfig, inputs: AugmentationInputs, seed: int,

@@ -24,7 +24,7 @@ def clustered_inputs(n_per_class=30, n_synthetic_per_class=30, synthetic_shift=0
     rng = np.random.default_rng(seed)
     dims = 16
     centres = np.eye(dims)[:3] * 4.0
-    vectors, labels, synthetic, ids, families = [], [], [], [], []
+    vectors, labels, synthetic, ids = [], [], [], []
     for c, label in enumerate(CLASSES):
         for i in range(n_per_class):
             vectors.append(centres[c] + rng.normal(size=dims))

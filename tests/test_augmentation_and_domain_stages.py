@@ -65,7 +65,7 @@ def test_protected_terms_are_enforced_for_every_augmenter():
     protected = frozenset({"myocardial", "infarction", "aspirin", "coronary", "angioplasty", "migraine", "seizures", "stroke"})
     config = AugmentationConfig(ops=["eda", "random_delete", "keyboard"], per_example=3, strength=0.5, min_similarity=-1.0, max_similarity=1.0)
     result = augment(labeled_rows(), config, AugmentationInputs(protected_terms=protected), seed=2)
-    from stages.augmenters import keeps_protected_terms
+    from schemas.words import keeps_protected_terms
 
     parents = {row["id"]: row["text"] for row in labeled_rows().to_pylist()}
     children = result.kept.filter(pc.equal(result.kept.column("origin"), "augmented")).to_pylist()
@@ -86,9 +86,10 @@ def test_pre_gate_checks_reject_lost_terms_and_repeated_texts_without_embedding(
     children = pa.Table.from_pylist([{**parent, "id": f"child-{i}", "text": text, "origin": "augmented", "op": "eda", "parent_id": parent["id"]}
                                      for i, text in enumerate(candidates)], schema=rows.schema)
     ledger = pre_gate_ledger(rows, children, {parent["id"]: parent["text"]}, frozenset({"aspirin"}))
-    reasons = ledger.rejects_table(children, "augment").column("reason").to_pylist()
+    rejects = ledger.rejects_table(children, "augment")
     assert ledger.kept_mask.tolist() == [False, False, True, False]
-    assert reasons == ["protected_term_lost", "duplicate_candidate", "duplicate_candidate"]
+    assert rejects.column("reason").to_pylist() == ["protected_term_lost", "duplicate_candidate", "duplicate_candidate"]
+    assert rejects.column("detail").to_pylist() == ["lost aspirin", f"duplicate of {parent['id']}", "duplicate of child-2"]
 
 
 def test_off_domain_synthetic_rows_are_rejected():

@@ -13,11 +13,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from schemas.words import keeps_protected_terms
 from stages.augmenters import (
     AUGMENTER_NAMES,
     WordVectorAugmenter,
     build_augmenter,
-    keeps_protected_terms,
     split_sentences,
     wordnet_pos,
 )

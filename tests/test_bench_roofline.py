@@ -17,7 +17,7 @@ def test_flops_equal_what_torch_counts_in_a_forward_pass_of_the_bundled_model():
     from torch.utils.flop_counter import FlopCounterMode
     from transformers import AutoModel
 
-    from model_hooks.embedder import model_path
+    from model_hooks.locations import model_path
 
     # eager attention, so the attention products are matrix products the counter sees; no pooler (not embedded)
     model = AutoModel.from_pretrained(str(model_path()), attn_implementation="eager", add_pooling_layer=False)

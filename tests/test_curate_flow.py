@@ -99,5 +99,5 @@ def test_cli_summary_and_one_line_errors(config_file, tmp_path):
     bad.write_text("ingest:\n  sources: [{path: rows.csv}]\ncleaning:\n  min_words: many\n  colour: blue\n", encoding="utf-8")
     failed = subprocess.run([*pdap, "curate", "--config", str(bad)], capture_output=True, text=True)
     assert failed.returncode == 2
-    assert "cleaning.min_words" in failed.stdout and "unknown key 'cleaning.colour'" in failed.stdout
+    assert "cleaning.min_words" in failed.stderr and "unknown key 'cleaning.colour'" in failed.stderr
     assert "Traceback" not in failed.stdout + failed.stderr

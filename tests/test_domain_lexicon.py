@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from stages.domain_lexicon import STOPWORDS, is_term_like, mine_domain_terms, tokenize
+from schemas.words import STOPWORDS, is_term_like, tokenize
+from stages.domain_lexicon import mine_domain_terms
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO_CSV = ROOT / "data" / "medical_abstracts" / "medical_tc_test.csv"

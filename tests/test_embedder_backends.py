@@ -4,7 +4,7 @@ import pytest
 from model_hooks import bf16_encoder, embedder, onnx_export
 from model_hooks.bf16_encoder import native_bf16_cpu
 from model_hooks.embedder import BACKENDS, Embedder, hardware_default_backend, sentence_model
-from model_hooks.resources import ResourceMissing
+from model_hooks.locations import ResourceMissing
 
 TEXTS = [
     "Aspirin reduced the risk of myocardial infarction in a randomised trial of 2,000 adults.",

@@ -2,9 +2,10 @@ import numpy as np
 import polars as pl
 import pytest
 
-from stages.near_duplicates import (
-    MinHashParams, estimated_jaccard, groups_from_hashes, eval_duplicate_of, key_hashes, minhash_signatures, optimal_bands, signed_keys, sorted_unique,
-)
+from schemas import minhash
+from schemas.minhash import MinHashParams, estimated_jaccard, eval_duplicate_of, minhash_signatures, optimal_bands, signed_keys
+from schemas.text_keys import key_hashes
+from stages.near_duplicates import groups_from_hashes, sorted_unique
 
 WORDS = "the patient was treated with a new drug and the pain decreased over two weeks of follow up".split()
 
@@ -113,17 +114,15 @@ def test_eval_duplicates_are_found_directly_and_do_not_depend_on_other_rows():
 
 def test_eval_partners_per_bucket_are_bounded():
     """A template shared by many eval and non-eval rows compares each row with few eval rows, not all of them."""
-    import stages.near_duplicates as near_duplicates
-
     stem = " ".join(WORDS * 2)  # 30 shared words: nearly every row of the template lands in one bucket
     keys = pl.Series([f"{stem} name{index}" for index in range(400)])
     is_eval = np.arange(400) % 2 == 0
     signatures = signed_keys(keys, MinHashParams())
     members = np.arange(400)
     bands, rows = MinHashParams().bands
-    bucket = near_duplicates._bucket_keys(signatures, members, 0, rows)
+    bucket = minhash.bucket_keys(signatures, members, 0, rows)
     order = np.lexsort((members, is_eval, bucket))
-    pairs = near_duplicates._cross_pairs(bucket[order], members[order], is_eval[order])
+    pairs = minhash._cross_pairs(bucket[order], members[order], is_eval[order])
     per_row = np.bincount(pairs[:, 0], minlength=400)
     _, sizes = np.unique(bucket, return_counts=True)
     assert sizes.max() > 200  # over 100 eval rows share one bucket

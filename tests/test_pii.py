@@ -1,7 +1,7 @@
 import polars as pl
 import pytest
 
-from stages.pii import mask_pii, mask_pii_column
+from schemas.pii import mask_pii, mask_pii_column
 
 
 @pytest.mark.parametrize(

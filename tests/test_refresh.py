@@ -129,7 +129,7 @@ def test_a_second_refresh_at_the_same_time_exits_with_a_clear_message(tmp_path):
     with RefreshState(tmp_path / "runs" / "refresh-refresh").lock():
         busy = subprocess.run([*PDAP, "refresh", "--config", str(config_path)], capture_output=True, text=True, timeout=300)
     assert busy.returncode == 3
-    assert "another refresh" in busy.stdout and f"pid {os.getpid()}" in busy.stdout and "Traceback" not in busy.stdout + busy.stderr
+    assert "another refresh" in busy.stderr and f"pid {os.getpid()}" in busy.stderr and "Traceback" not in busy.stdout + busy.stderr
     assert not (tmp_path / "runs" / "refresh-refresh" / "CURRENT").exists()
     after = subprocess.run([*PDAP, "refresh", "--config", str(config_path)], capture_output=True, text=True, timeout=300)
     assert after.returncode == 0, after.stdout + after.stderr

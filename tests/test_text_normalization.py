@@ -2,7 +2,7 @@ import polars as pl
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from stages.text_normalization import (
+from schemas.text_normalization import (
     dedup_key_column,
     fix_unicode,
     normalize_column,

@@ -46,7 +46,7 @@ def augment_and_gate(parents: list[str], strength: float, min_similarity: float,
     import numpy as np
     from sentence_transformers import SentenceTransformer
 
-    from model_hooks.embedder import model_path
+    from model_hooks.locations import model_path
 
     random.seed(seed)
     np.random.seed(seed)
