@@ -47,7 +47,7 @@ def training_arms(drawn: pa.Table, config, seed: int, tuning: Tuning | None = No
     else:
         curated, stats = run_pipeline(drawn, config, seed, skip=tuning.skip, memo=memo)
         curated = _split(curated, Split.LABELED)
-        arms["curated"] = without_ops(curated, tuning.dropped_ops)
+        arms["curated"] = tuning.apply(curated)
     if tuning is not None:
         arms["all_stages"] = full
     if config.experiment.ablations:
@@ -149,7 +149,8 @@ def run_cell(rows: pa.Table, config, labels: list[str], k: int, seed: int) -> tu
               "stages": stage_stats, "n_train": {arm: train.num_rows for arm, train in arms.items()}}
     if tuning is not None:
         decisions = [decision.as_record() for decision in tuning.decisions]
-        report.update({"decisions": decisions, "decision_lines": [d.describe() for d in tuning.decisions], "inner_rows": tuning.inner_rows})
+        report.update({"decisions": decisions, "decision_lines": [d.describe() for d in tuning.decisions], "inner_rows": tuning.inner_rows,
+                       "pseudo_cap": tuning.pseudo_cap})
         for record in records:
             if record["arm"] == "curated":
                 record["decisions"] = decisions

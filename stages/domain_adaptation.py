@@ -217,6 +217,22 @@ def select_pseudo_labels(proposals: dict[int, tuple[str, float]], cap: dict[str,
     return {row: (label, confidence) for label, items in by_class.items() for confidence, row in items[: counts[label]]}
 
 
+def limit_pseudo_labels(rows: pa.Table, multiple: float) -> pa.Table:
+    """`rows` with at most `multiple` x (the class's labeled originals) pseudo-labeled rows per class: the
+    most confident ones (`label_agreement`, ties by id). Other rows are unchanged."""
+    origin, labels = column_values(rows, "origin"), column_values(rows, "label")
+    split = column_values(rows, "split")
+    originals = (origin == Origin.ORIGINAL.value) & (split == Split.LABELED.value)
+    pseudo = np.flatnonzero(origin == Origin.PSEUDO_LABELED.value)
+    confidence, ids = column_values(rows, "label_agreement"), column_values(rows, "id")
+    keep = np.ones(rows.num_rows, dtype=bool)
+    for label in set(labels[pseudo].tolist()):
+        members = sorted(pseudo[labels[pseudo] == label], key=lambda row: (-float(confidence[row]), ids[row]))
+        cap = int(multiple * int((originals & (labels == label)).sum()))
+        keep[members[cap:]] = False
+    return rows if keep.all() else rows.filter(pa.array(keep))
+
+
 def _promote(rows: pa.Table, chosen: dict[int, tuple[str, float]]) -> pa.Table:
     """Mark the chosen unlabeled rows as labeled, pseudo-labeled, with their label and confidence."""
     columns = {name: rows.column(name).to_pylist() for name in ("split", "origin", "op", "label", "label_agreement")}

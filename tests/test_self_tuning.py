@@ -1,14 +1,16 @@
 """Self-tuning from training rows only: the head's L2, the inner folds, the stage and op decisions."""
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
 from experiments.runner import scored_eval_rows
-from experiments.self_tuning import GATED_STAGES, inner_folds, tune_pipeline
+from experiments.self_tuning import GATED_STAGES, InnerScores, Tuning, calibrated, inner_folds, tune_pipeline
 from model_hooks.trainers import L2_GRID, choose_head_l2, make_trainer, stratified_folds
 from row_fixtures import make_rows
 from schemas.config import RunConfig
+from stages.domain_adaptation import limit_pseudo_labels
 from stages.ingest import eval_part
 
 
@@ -105,7 +107,11 @@ def test_tuning_never_reads_eval_rows_and_records_every_decision():
     assert names[: len(GATED_STAGES)] == list(GATED_STAGES[::-1]) and names[-1] == "curation"
     for decision in tuning.decisions:
         change, low, high = decision.log_loss
-        assert low <= change <= high and decision.on == (change < 0)
+        assert low <= change <= high
+        if decision.name == "curation":  # a clear gain: the whole interval below zero
+            assert decision.on == (high < 0)
+        elif not decision.name.startswith("pseudo_cap:"):  # pseudo_cap: on = the cap chosen among several
+            assert decision.on == (change < 0)
         assert decision.describe().startswith(f"{decision.name}: {'on' if decision.on else 'off'}, inner log-loss")
     assert tuning.inner_rows == 24
     if not tuning.curate:
@@ -186,3 +192,58 @@ def test_a_stage_that_cannot_run_on_the_inner_folds_is_switched_off_not_fatal(mo
     tuning = tune_pipeline(corpus(), config, ["cardio", "neuro"], seed=0, head=SpyHead(), n_folds=3)
     validate = tuning.decisions[0]
     assert validate.name == "validate" and not validate.on and "validate" in tuning.skip
+
+
+def test_calibrated_loss_ignores_how_sure_a_variant_is_but_not_how_well_it_ranks():
+    rng = np.random.default_rng(0)
+    true = rng.integers(0, 4, size=200)
+    logits = rng.normal(size=(200, 4))
+    logits[np.arange(200), true] += 1.0
+    soft = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    sharp = np.exp(3 * logits) / np.exp(3 * logits).sum(axis=1, keepdims=True)  # same ranking, far surer
+    raw_soft, raw_sharp = -np.log(soft[np.arange(200), true]), -np.log(sharp[np.arange(200), true])
+    assert abs(raw_sharp.mean() - raw_soft.mean()) > 0.2
+    assert calibrated(sharp, true).mean() == pytest.approx(calibrated(soft, true).mean(), abs=0.01)
+    shuffled = soft[rng.permutation(200)]  # worse ranking: no temperature rescues it
+    assert calibrated(shuffled, true).mean() > calibrated(soft, true).mean() + 0.2
+
+
+def test_curation_needs_a_clear_gain_while_a_stage_needs_only_a_lower_loss():
+    true = np.tile([0, 1], 30)
+
+    def probabilities(of_true: np.ndarray) -> np.ndarray:
+        table = np.empty((60, 2))
+        table[np.arange(60), true], table[np.arange(60), 1 - true] = of_true, 1 - of_true
+        return table
+
+    raw = np.full(60, 0.7)
+    raw[:15] = 0.4  # 15 rows wrong
+    slightly, clearly = raw.copy(), raw.copy()
+    slightly[:3], slightly[20] = 0.7, 0.4  # 3 rows put right, 1 put wrong
+    clearly[:12] = 0.7  # 12 rows put right
+    scores = InnerScores(true, 2, seed=0)
+    for name, of_true in (("raw", raw), ("slightly", slightly), ("clearly", clearly)):
+        scores.probabilities[name] = probabilities(of_true)
+    assert scores.decide("stage", "slightly", "raw").on
+    decision = scores.decide("curation", "slightly", "raw", confident=True)
+    assert decision.log_loss[0] < 0 < decision.log_loss[2] and not decision.on
+    assert scores.decide("curation", "clearly", "raw", confident=True).on
+
+
+def test_pseudo_label_cap_keeps_the_most_confident_per_class():
+    rows = make_rows(*[(f"labeled {label} {i}", label, "labeled") for label in ("a", "b") for i in range(2)],
+                     *[(f"pool {i}", None, "unlabeled") for i in range(8)])
+    n = rows.num_rows
+    origin = ["original"] * 4 + ["pseudo_labeled"] * 6 + ["original"] * 2
+    split = ["labeled"] * 10 + ["unlabeled"] * 2
+    labels = ["a", "a", "b", "b", "a", "a", "a", "a", "a", "b", None, None]
+    confidence = [None] * 4 + [0.9, 0.5, 0.8, 0.7, 0.6, 0.4, None, None]
+    for name, values in (("origin", origin), ("split", split), ("label", labels), ("label_agreement", confidence)):
+        field = rows.schema.field(name)
+        rows = rows.set_column(rows.schema.get_field_index(name), field, pa.array(values[:n], field.type))
+    kept = limit_pseudo_labels(rows, 1.0)  # at most 2 per class (2 labeled originals each)
+    pseudo = [(label, agreement) for label, agreement, origin in zip(kept.column("label").to_pylist(),
+              kept.column("label_agreement").to_pylist(), kept.column("origin").to_pylist()) if origin == "pseudo_labeled"]
+    assert sorted(pseudo) == [("a", 0.8), ("a", 0.9), ("b", 0.4)]
+    assert kept.num_rows == n - 3
+    assert Tuning(pseudo_cap=1.0).apply(rows).num_rows == kept.num_rows and Tuning().apply(rows).num_rows == n
