@@ -131,7 +131,8 @@ AUGMENTED = Column("origin") == Origin.AUGMENTED.value
 
 
 def synthetic_suite(labels, known_ops: list[str], rows_expected: int, scored: bool) -> list:
-    """Rules of the augmented (scored=False) and adapted (scored=True) boundaries."""
+    """Rules of the augmented and adapted boundaries; `scored`: non-eval rows must carry a domain score
+    (after an enabled domain stage)."""
     found = [
         *row_rules(labels, DERIVED_SYNTHETIC_COLUMNS),
         rules.OpIsKnown(column="op", value_set=sorted(known_ops), row_condition=Column("origin") != Origin.ORIGINAL.value),
@@ -161,9 +162,9 @@ def with_check_scores(rows: pa.Table, scores: pa.Table) -> pa.Table:
     return rows
 
 
-def validated_suite(labels, known_ops: list[str], rows_expected: int, score_columns: list[str]) -> list:
+def validated_suite(labels, known_ops: list[str], rows_expected: int, score_columns: list[str], scored: bool = True) -> list:
     """Rules of the validated boundary: the adapted rules plus a score from every enabled check."""
-    found = [rule for rule in synthetic_suite(labels, known_ops, rows_expected, scored=True) if not isinstance(rule, rules.RowsHaveTheRowSchema)]
+    found = [rule for rule in synthetic_suite(labels, known_ops, rows_expected, scored) if not isinstance(rule, rules.RowsHaveTheRowSchema)]
     found.insert(0, rules.RowsHaveTheRowSchema(column_list=[*ROW_COLUMNS, *DERIVED_SYNTHETIC_COLUMNS, *score_columns]))
     found += [rules.SyntheticRowsHaveEveryCheckScore(column=name, row_condition=SYNTHETIC & (Column("split") == Split.LABELED.value)) for name in score_columns]
     return found

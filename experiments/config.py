@@ -16,7 +16,7 @@ class RobustnessConfig(StrictModel):
     recipe: str = Field("deepwordbug", pattern="^(deepwordbug|pruthi)$")
     sample: int = Field(50, ge=1, description="eval rows attacked per cell (the same rows for both models)")
     query_budget: int = Field(1000, ge=10, description="model queries allowed per attacked row")
-    ks: list[int] = Field([10], min_length=1)
+    ks: list[PositiveInt] = Field([10], min_length=1)
     seeds: list[int] = Field([0, 1, 2], min_length=1)
 
 

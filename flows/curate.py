@@ -176,7 +176,8 @@ def adapt_task(config: RunConfig, run_root: str, raw_path: str, augmented_path: 
     protected = frozenset(json.loads((folder.root / "domain" / "protected_terms.json").read_text(encoding="utf-8")))
     checked = with_synthetic_checks(result.kept, pq.read_table(raw_path), protected, config.cleaning)
     known_ops = [*AUGMENTER_NAMES, PSEUDO_LABEL_OP]
-    rules = synthetic_suite(run_labels(config, Path(raw_path)), known_ops, rows.num_rows - result.rejected.num_rows, scored=True)
+    rules = synthetic_suite(run_labels(config, Path(raw_path)), known_ops, rows.num_rows - result.rejected.num_rows,
+                           scored=config.domain.enabled)
     _check(folder, "30_adapted", checked, rules, result.rejected)
     return str(path)
 
@@ -191,7 +192,8 @@ def validate_task(config: RunConfig, run_root: str, raw_path: str, adapted_path:
     scores = result.extra["check_scores"]
     checked = with_check_scores(with_synthetic_checks(result.kept, pq.read_table(raw_path), protected, config.cleaning), scores)
     score_columns = [name for name in scores.column_names if name != "id"]
-    rules = validated_suite(run_labels(config, Path(raw_path)), [*AUGMENTER_NAMES, PSEUDO_LABEL_OP], rows.num_rows - result.rejected.num_rows, score_columns)
+    rules = validated_suite(run_labels(config, Path(raw_path)), [*AUGMENTER_NAMES, PSEUDO_LABEL_OP], rows.num_rows - result.rejected.num_rows, score_columns,
+                            scored=config.domain.enabled)
     _check(folder, "40_validated", checked, rules, result.rejected)
     return str(path)
 

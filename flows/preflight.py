@@ -24,13 +24,10 @@ def check_inputs(sources: list[SourceConfig], columns: ColumnMapping) -> None:
 
 def preflight(config: RunConfig, draws: dict[str, list[int]] | None = None) -> None:
     """Check `config`'s inputs; then, if `draws` maps a setting (named as the message should name it,
-    e.g. "run.yaml: labeled_per_class" or "--k") to the examples per class it draws, that each is
-    a positive integer and that every class has that many labeled rows after ingest (ConfigError)."""
+    e.g. "run.yaml: labeled_per_class" or "--k") to the examples per class it draws (positive: the
+    config and the command line check that), that every class has that many labeled rows after ingest
+    (ConfigError)."""
     draws = draws or {}
-    for where, ks in draws.items():
-        for k in ks:
-            if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-                raise ConfigError(f"{where}: examples per class must be positive integers, got {k!r}")
     check_inputs(config.ingest.sources, config.ingest.columns)
     if draws and config.ingest.sources:
         counts = labeled_pool(config)

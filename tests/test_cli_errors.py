@@ -136,7 +136,7 @@ def test_k_must_be_a_positive_integer(tmp_path, k):
 def test_ks_in_the_config_must_be_positive(tmp_path):
     write_csv(tmp_path / "in.csv", TEXTS)
     run = config(tmp_path, "in.csv", "experiment:\n  ks: [0]\n")
-    assert fails("experiment", "-c", run) == f"error: {run}: experiment.ks: examples per class must be positive integers, got 0"
+    assert fails("experiment", "-c", run) == f"error: {run}: experiment.ks.0: Input should be greater than 0 (got 0)"
 
 
 # ---------------------------------------------------------------- strict config types

@@ -101,3 +101,16 @@ def test_cli_summary_and_one_line_errors(config_file, tmp_path):
     assert failed.returncode == 2
     assert "cleaning.min_words" in failed.stderr and "unknown key 'cleaning.colour'" in failed.stderr
     assert "Traceback" not in failed.stdout + failed.stderr
+
+
+def test_a_run_without_the_domain_stage_passes_its_contracts(config_file):
+    """With `domain: {enabled: false}` no row gets a domain score, and the later contracts do not ask for one."""
+    config_file.write_text(config_file.read_text(encoding="utf-8") + "domain:\n  enabled: false\n", encoding="utf-8")
+    summary = curate_flow(RunConfig.load(config_file), run_id="no-domain")
+    run = config_file.parent / "runs" / "no-domain"
+    for boundary in ("30_adapted", "40_validated"):
+        reports = json.loads((run / "contracts" / f"{boundary}.json").read_text(encoding="utf-8"))
+        assert reports and all(report["success"] for report in reports), boundary
+    adapted = pq.read_table(run / "30_adapted.parquet")
+    assert adapted.column("domain_score").null_count == adapted.num_rows
+    assert summary["output"]
