@@ -19,26 +19,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing
 import os
 import platform
-import resource
 import tempfile
-import time
-import uuid
-from concurrent.futures import ProcessPoolExecutor
-from datetime import date
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "benchmarks" / "results"
+import harness
+from harness import RESULTS, ROOT
+
 TARGET_SECONDS = 120.0
 TARGET_CHILDREN_PER_PARENT = 8
 TARGET_PEER_RATIO = 5.0
-
-
-def _peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def measure_ours(drawn, settings, inputs, seed: int) -> dict:
@@ -47,10 +38,9 @@ def measure_ours(drawn, settings, inputs, seed: int) -> dict:
     from stages.semantic_augmentation import augment
 
     load = os.getloadavg()[0]
-    started = time.perf_counter()
-    result = augment(drawn, settings, inputs, seed)
-    seconds = time.perf_counter() - started
-    return {"stats": result.stats, "seconds": seconds, "peak_rss_mb": _peak_rss_mb(), "backend": DEFAULT_BACKEND, "load": load}
+    with harness.timed() as timing:
+        result = augment(drawn, settings, inputs, seed)
+    return {"stats": result.stats, "seconds": timing.seconds, "peak_rss_mb": harness.peak_rss_mb(), "backend": DEFAULT_BACKEND, "load": load}
 
 
 def measure_peer(parents: list[str], settings, seed: int) -> dict:
@@ -59,12 +49,7 @@ def measure_peer(parents: list[str], settings, seed: int) -> dict:
 
     load = os.getloadavg()[0]
     result = augment_and_gate(parents, settings.strength, settings.min_similarity, settings.max_similarity, seed)
-    return {**result, "peak_rss_mb": _peak_rss_mb(), "load": load}
-
-
-def in_fresh_process(function, *args) -> dict:
-    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
-        return pool.submit(function, *args).result()
+    return {**result, "peak_rss_mb": harness.peak_rss_mb(), "load": load}
 
 
 def bench_parents(n_labeled: int, seed: int):
@@ -80,9 +65,9 @@ def bench_parents(n_labeled: int, seed: int):
     rows = clean(ingest(config.ingest).kept, config.cleaning).kept
     labels = sorted(set(rows.column("label").drop_null().to_pylist()))
     drawn = draw_k_shot(rows, n_labeled // len(labels), seed)
-    started = time.perf_counter()
-    inputs = build_domain_inputs(drawn, config.domain)
-    return drawn, labels, inputs, time.perf_counter() - started
+    with harness.timed() as timing:
+        inputs = build_domain_inputs(drawn, config.domain)
+    return drawn, labels, inputs, timing.seconds
 
 
 def bench_settings(per_example: int):
@@ -106,21 +91,17 @@ def main() -> None:
     # a fresh cache: nothing embedded before counts in our favour
     os.environ["PDAP_CACHE_DIR"] = tempfile.mkdtemp(prefix="pdap-bench-augment-")
 
-    from experiments.provenance import run_fields
-
     drawn, labels, inputs, domain_seconds = bench_parents(args.n_labeled, args.seed)
     settings = bench_settings(args.per_example)
-    ours = in_fresh_process(measure_ours, drawn, settings, inputs, args.seed)
+    ours = harness.in_fresh_process(measure_ours, drawn, settings, inputs, args.seed)
     print(json.dumps(ours["stats"], indent=2, default=str), flush=True)
-    shared = {**run_fields(uuid.uuid4().hex[:12]), "date": date.today().isoformat(), "machine": f"{platform.machine()}, {os.cpu_count()} cores"}
+    shared = {**harness.provenance(), "machine": f"{platform.machine()}, {os.cpu_count()} cores"}
     parents = (len(labels) * (args.n_labeled // len(labels)))
     records = [ours_record(ours, shared, settings, parents, args.per_example, domain_seconds)]
     if not args.skip_peer:
-        records.append(peer_record(in_fresh_process(measure_peer, drawn_parents(drawn), settings, args.seed), shared, parents))
+        records.append(peer_record(harness.in_fresh_process(measure_peer, drawn_parents(drawn), settings, args.seed), shared, parents))
         records[0].update(versus_peer(records[0], records[1]))
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    with (RESULTS / "bench_augment.jsonl").open("a") as out:
-        out.writelines(json.dumps(r, sort_keys=True) + "\n" for r in records)
+    harness.write_records(RESULTS / "bench_augment.jsonl", records)
     write_report()
     print(json.dumps(records, indent=2))
 
@@ -189,18 +170,15 @@ def drawn_parents(drawn) -> list[str]:
 def write_report() -> None:
     """Rewrite results/bench_augment.md and .png from results/bench_augment.jsonl."""
     records_path = RESULTS / "bench_augment.jsonl"
-    records = [json.loads(line) for line in records_path.read_text().splitlines() if line.strip()]
+    records = harness.read_records(records_path)
+    if not records:
+        raise SystemExit(f"{records_path}: no records to report")
     write_markdown(records, RESULTS / "bench_augment.md")
     write_plot(records, RESULTS / "bench_augment.png")
 
 
 def write_plot(records: list[dict], png_path: Path) -> None:
     """Seconds per system in the latest run with a peer, split into the similarity gate and the rest."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     peer_runs = {r["run_id"] for r in records if r["system"] == "nlpaug_loop"}
     paired = [r for r in records if r.get("run_id") in peer_runs]
     if not paired:
@@ -209,7 +187,7 @@ def write_plot(records: list[dict], png_path: Path) -> None:
     names = [r["system"] for r in latest]
     gate = [r["similarity_gate_seconds"] for r in latest]
     rest = [r["seconds"] - r["similarity_gate_seconds"] for r in latest]
-    figure, axis = plt.subplots(figsize=(6, 4))
+    figure, axis = harness.pyplot().subplots(figsize=(6, 4))
     axis.bar(names, gate, color="tab:orange", label="similarity gate (embedding)")
     axis.bar(names, rest, bottom=gate, color="tab:blue", label="augmenting, loading models")
     axis.axhline(TARGET_SECONDS, color="grey", linestyle="--", label=f"issue 4 target for ours: {TARGET_SECONDS:.0f} s")
@@ -218,8 +196,7 @@ def write_plot(records: list[dict], png_path: Path) -> None:
     axis.set(ylabel="seconds", title=f"{latest[0]['parents']} parents, {latest[0]['date']}{ratio}")
     axis.legend(fontsize=8)
     figure.tight_layout()
-    figure.savefig(png_path, dpi=110, metadata={"Software": None})
-    plt.close(figure)
+    harness.save_figure(figure, png_path, dpi=110)
 
 
 def write_markdown(records: list[dict], markdown_path: Path) -> None:
@@ -252,7 +229,7 @@ def write_markdown(records: list[dict], markdown_path: Path) -> None:
         for r, tail in ((ours, f"{ours['docs_per_s_ratio_vs_nlpaug_loop']:.2f}x | {'yes' if ours['meets_peer_target'] else 'no'}"), (peer, " | ")):
             lines.append(f"| {r['date']} | {r['git_commit']} | {r['system']} | {r['embedding_backend']} | {r['parents']} | {r['generated']} | {r['kept']} | "
                          f"{r['seconds']} | {r['similarity_gate_seconds']} | {r['docs_per_s']} | {r['children_per_s']} | {r['peak_rss_mb']:,.0f} | {tail} |")
-    markdown_path.write_text("\n".join(lines) + "\n")
+    harness.write_lines(markdown_path, lines)
 
 
 if __name__ == "__main__":

@@ -15,14 +15,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing
 import os
 import re
-import resource
 import shutil
 import subprocess
-import time
-from concurrent.futures import ProcessPoolExecutor
 from datetime import datetime
 from pathlib import Path
 
@@ -30,15 +26,14 @@ import numpy as np
 import polars as pl
 import pyarrow.parquet as pq
 
-from experiments.provenance import run_fields
+import harness
+from harness import RESULTS, ROOT
 from schemas.rows import content_id, conform_rows
 from schemas.text_keys import repaired_keys
 from stages.cleaning import CleaningConfig, clean
 
-ROOT = Path(__file__).resolve().parents[1]
 ABSTRACTS = ROOT / "data" / "medical_abstracts" / "medical_tc_test.csv"
 WORK = ROOT / "benchmarks" / "work"
-RESULTS = ROOT / "benchmarks" / "results"
 SENTENCE_END = re.compile(r"(?<=\.) ")
 MIN_SENTENCE_WORDS = 4
 SENTENCES_PER_DOC = (8, 10)
@@ -148,24 +143,17 @@ def write_rows(corpus: pl.DataFrame, path: Path) -> None:
 
 def measure(corpus_path: str, rejects_path: str) -> dict:
     """Run in a fresh process: read the corpus, clean it, save rejects (id, reason), report cost."""
-    started = time.perf_counter()
-    table = pq.read_table(corpus_path)
-    clean_started = time.perf_counter()
-    result = clean(table, CleaningConfig())
-    finished = time.perf_counter()
+    with harness.timed() as with_read:
+        table = pq.read_table(corpus_path)
+        with harness.timed() as cleaning:
+            result = clean(table, CleaningConfig())
     pq.write_table(result.rejected.select(["id", "reason"]), rejects_path)
     return {
-        "seconds": finished - clean_started,
-        "seconds_with_read": finished - started,
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "seconds": cleaning.seconds,
+        "seconds_with_read": with_read.seconds,
+        "peak_rss_mb": harness.peak_rss_mb(),
         "dropped": {k: v for k, v in result.stats.items() if k.startswith("dropped_")},
     }
-
-
-def measure_in_child(corpus_path: Path, rejects_path: Path) -> dict:
-    """`measure` in a spawned process, so the parent's memory does not count."""
-    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
-        return pool.submit(measure, str(corpus_path), str(rejects_path)).result()
 
 
 def peer_python() -> Path:
@@ -371,17 +359,12 @@ def write_markdown(records: list[dict], path: Path) -> None:
     """The side-by-side table with datatrove, then the history of our runs."""
     lines = ["# Cleaning stage benchmark", "", "Written by `benchmarks/bench_clean.py` from `bench_clean.jsonl`.", ""]
     lines += side_by_side_lines(records) + [""] + history_lines(records)
-    path.write_text("\n".join(lines) + "\n")
+    harness.write_lines(path, lines)
 
 
 def write_plot(ours: dict, peer: dict, path: Path) -> None:
     """Bar charts of docs/s and near-duplicate recall per system for one run."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axes = plt.subplots(1, 2, figsize=(8, 3.6))
+    figure, axes = harness.pyplot().subplots(1, 2, figsize=(8, 3.6))
     for axis, key, title, fmt in zip(axes, ("docs_per_s", "near_dup_recall"), ("docs/s", "near-duplicate recall"), ("{:,.0f}", "{:.4f}")):
         bars = axis.bar(["ours", "datatrove"], [ours[key], peer[key]], color=["tab:blue", "tab:gray"])
         axis.bar_label(bars, labels=[fmt.format(ours[key]), fmt.format(peer[key])])
@@ -392,17 +375,12 @@ def write_plot(ours: dict, peer: dict, path: Path) -> None:
         f"ours {ours['docs_per_s_ratio_vs_datatrove']:.1f}x datatrove's docs/s"
     )
     figure.tight_layout()
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
+    harness.save_figure(figure, path, dpi=120)
 
 
 def save(records: list[dict]) -> None:
     """Append `records` to the JSONL log and rewrite the Markdown summary from the whole log."""
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    log = RESULTS / "bench_clean.jsonl"
-    with log.open("a") as handle:
-        handle.writelines(json.dumps(record) + "\n" for record in records)
-    write_markdown([json.loads(line) for line in log.read_text().splitlines() if line.strip()], RESULTS / "bench_clean.md")
+    write_markdown(harness.write_records(RESULTS / "bench_clean.jsonl", records), RESULTS / "bench_clean.md")
 
 
 def main() -> None:
@@ -414,12 +392,12 @@ def main() -> None:
     python = None if args.skip_peer else peer_python()
 
     config = CleaningConfig()
-    shared = run_fields(datetime.now().strftime("%Y%m%dT%H%M%S"))
+    shared = harness.provenance(datetime.now().strftime("%Y%m%dT%H%M%S"))
     corpus = build_corpus(args.n_docs, args.variant_share)
     corpus_path = WORK / f"clean_corpus_{args.n_docs}_{args.variant_share}.parquet"
     rejects_path = WORK / "clean_rejects.parquet"
     write_rows(corpus, corpus_path)
-    cost = measure_in_child(corpus_path, rejects_path)
+    cost = harness.in_fresh_process(measure, str(corpus_path), str(rejects_path))
     ours = {**ours_record(corpus, cost, pl.read_parquet(rejects_path), config), **shared}
     records = [ours]
     if python is not None:

@@ -25,16 +25,13 @@ import argparse
 import json
 import multiprocessing
 import os
-import resource
-import time
-import uuid
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+import harness
+from harness import RESULTS, ROOT
 from model_hooks.bf16_encoder import native_bf16_cpu
 
-ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "benchmarks" / "results"
 # all but the first are `ours` with that backend; bf16 only where the CPU multiplies bf16 in hardware
 ARMS = ("sentence_transformers", "onnx", "onnx_int8") + (("torch_bf16",) if native_bf16_cpu() else ())
 OURS = ARMS[1:]
@@ -55,29 +52,29 @@ _load_seconds = 0.0
 def _load(arm: str) -> None:
     """Worker initialiser: load the arm and embed one text once (start-up costs count as load)."""
     global _encode, _load_seconds
-    started = time.perf_counter()
-    if arm == "sentence_transformers":
-        from sentence_transformers import SentenceTransformer
+    with harness.timed() as loading:
+        if arm == "sentence_transformers":
+            from sentence_transformers import SentenceTransformer
 
-        from model_hooks.locations import model_path
+            from model_hooks.locations import model_path
 
-        _encode = SentenceTransformer(str(model_path()), device="cpu").encode
-    else:
-        from model_hooks.embedder import Embedder
+            _encode = SentenceTransformer(str(model_path()), device="cpu").encode
+        else:
+            from model_hooks.embedder import Embedder
 
-        _encode = Embedder(cache_dir=None, backend=arm).embed
-    _encode(["warm-up"])
-    _load_seconds = time.perf_counter() - started
+            _encode = Embedder(cache_dir=None, backend=arm).embed
+        _encode(["warm-up"])
+    _load_seconds = loading.seconds
 
 
 def _embed_chunk(texts: list[str]):
-    started = time.perf_counter()
-    vectors = _encode(texts)
-    return time.perf_counter() - started, vectors
+    with harness.timed() as timing:
+        vectors = _encode(texts)
+    return timing.seconds, vectors
 
 
 def _worker_cost() -> dict:
-    return {"load_seconds": _load_seconds, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    return {"load_seconds": _load_seconds, "peak_rss_mb": harness.peak_rss_mb()}
 
 
 def embed_side_by_side(texts: list[str], chunk: int, untimed: list[str] = ()) -> dict[str, dict]:
@@ -191,14 +188,13 @@ def build_records(texts: list[str], measured: dict[str, dict], f1: dict[str, dic
     import onnxruntime
     import sentence_transformers
     import torch
-    from experiments.provenance import run_fields
 
     from model_hooks.per_text import available_cores
 
     def gap(a: str, b: str):
         return np.abs(1.0 - (measured[a]["vectors"] * measured[b]["vectors"]).sum(axis=1))
 
-    shared = run_fields(uuid.uuid4().hex[:12])
+    shared = harness.provenance()
     records = {}
     for arm in ARMS:
         cost = measured[arm]
@@ -279,17 +275,12 @@ def write_markdown(records: list[dict], path: Path) -> None:
                           f"child/parent pairs: decisions changed {r['gate_decisions_changed']} ({100 * r['gate_decisions_changed_share']:.1f}%"
                           + "".join(f", {k} {v}" for k, v in r["gate_changes_by_transition"].items())
                           + ").")
-    path.write_text("\n".join(lines) + "\n")
+    harness.write_lines(path, lines)
 
 
 def plot(records: list[dict], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     latest = [r for r in records if r["run_id"] == records[-1]["run_id"]]
-    figure, (speed, quality) = plt.subplots(1, 2, figsize=(11, 4))
+    figure, (speed, quality) = harness.pyplot().subplots(1, 2, figsize=(11, 4))
     speed.bar([_name(r) for r in latest], [r["docs_per_s"] for r in latest], color=["tab:gray", "tab:blue", "tab:orange", "tab:green"][: len(latest)])
     speed.set_ylabel(f"docs/s ({latest[0]['n_docs']} abstracts, {latest[0]['cpu_count']} cores)")
     speed.set_title("embedding throughput")
@@ -302,8 +293,7 @@ def plot(records: list[dict], path: Path) -> None:
     quality.set_title("quality on each arm's vectors")
     quality.legend()
     figure.tight_layout()
-    figure.savefig(path, dpi=110, metadata={"Software": None})
-    plt.close(figure)
+    harness.save_figure(figure, path, dpi=110)
 
 
 def main() -> None:
@@ -322,8 +312,7 @@ def main() -> None:
     labels = config.ingest.label_set or sorted(set(rows.column("label").drop_null().to_pylist()))
     sample = None
     if args.gate_parents_per_class:  # in its own process: the workers' peak RSS starts from this one's (fork + exec)
-        with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
-            sample = pool.submit(gate_sample, rows, args.gate_parents_per_class).result()
+        sample = harness.in_fresh_process(gate_sample, rows, args.gate_parents_per_class)
     measured = embed_side_by_side(texts, args.chunk, list(dict.fromkeys(sample[0] + sample[1])) if sample else ())
     for arm in ARMS:
         print(f"{arm}: {len(texts) / measured[arm]['seconds']:.1f} docs/s", flush=True)
@@ -335,11 +324,7 @@ def main() -> None:
         return  # a smoke run: the F1 check needs every text, and nothing is recorded
     f1 = {arm: frozen_lr_f1(rows, labels, dict(zip(texts, measured[arm]["vectors"]))) for arm in ARMS}
     records = build_records(texts, measured, f1, gate)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / "bench_embed.jsonl"
-    with out.open("a") as handle:
-        handle.writelines(json.dumps(record, sort_keys=True) + "\n" for record in records)
-    history = [json.loads(line) for line in out.read_text().splitlines() if line.strip()]
+    history = harness.write_records(RESULTS / "bench_embed.jsonl", records)
     write_markdown(history, RESULTS / "bench_embed.md")
     plot(history, RESULTS / "bench_embed.png")
     print(json.dumps(records, indent=2))

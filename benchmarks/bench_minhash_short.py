@@ -22,16 +22,18 @@ from __future__ import annotations
 import collections
 import hashlib
 import json
-import time
-import uuid
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 
-ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "benchmarks" / "results"
+import harness
+from harness import RESULTS, ROOT
+
 NAME = "bench_minhash_short"
+PACKAGES = ("flows", "stages", "model_hooks", "schemas", "data_contracts", "experiments")
 
 
 def short_pairs(n_pairs: int = 200, seed: int = 4) -> dict:
@@ -65,9 +67,9 @@ def templated_flood(n_rows: int = 20_000, eval_every: int = 10) -> dict:
     is_eval = np.arange(n_rows) % eval_every == 0
     params = MinHashParams()
     signatures = signed_keys(keys, params)
-    started = time.perf_counter()
-    found = eval_duplicate_of(key_hashes(keys), is_eval, params, signatures)
-    return {"rows": n_rows, "eval_rows": int(is_eval.sum()), "seconds": round(time.perf_counter() - started, 2),
+    with harness.timed() as timing:
+        found = eval_duplicate_of(key_hashes(keys), is_eval, params, signatures)
+    return {"rows": n_rows, "eval_rows": int(is_eval.sum()), "seconds": round(timing.seconds, 2),
             "flagged": int((found >= 0).sum())}
 
 
@@ -92,13 +94,22 @@ def write_markdown(records: list[dict], path: Path) -> None:
     for record in records:
         figures = ", ".join(f"{key} {value}" for key, value in record["figures"].items())
         lines.append(f"| {record['date']} | {record['git_commit']} | {record['part']} | {figures} |")
-    path.write_text("\n".join(lines) + "\n")
+    harness.write_lines(path, lines)
+
+
+def use_code_tree(tree: Path) -> dict:
+    """Import the project's packages from the checkout `tree` from now on (forgetting those this checkout loaded so
+    far); return the git fields for its records: its commit and whether its tracked files differ from it."""
+    sys.path.insert(0, str(tree.resolve()))
+    for name in [name for name in sys.modules if name.split(".")[0] in PACKAGES]:
+        del sys.modules[name]
+    commit = subprocess.run(["git", "-C", str(tree), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    status = subprocess.run(["git", "-C", str(tree), "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True)
+    return {"git_commit": commit.stdout.strip() or None, "git_dirty": bool(status.stdout.strip()) if status.returncode == 0 else None}
 
 
 def main() -> None:
     import argparse
-    import subprocess
-    import sys
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--code-tree", type=Path, default=None, help="measure the stages of this checkout")
@@ -108,31 +119,22 @@ def main() -> None:
 
     if not DEFAULT_OUT.is_file():
         write_csv(glosses(500), DEFAULT_OUT)
+    fields = harness.provenance()
     if args.code_tree:
-        sys.path.insert(0, str(args.code_tree.resolve()))
-    from experiments.provenance import run_fields
-
+        fields.update(use_code_tree(args.code_tree))
     parts = {
         "short_pairs": short_pairs,
         "templated_flood": templated_flood,
         "wordnet_glosses": lambda: cleaning_outcome(ROOT / "configs" / "wordnet_glosses.yaml"),
         "demo": lambda: cleaning_outcome(ROOT / "configs" / "demo.yaml"),
     }
-    fields = run_fields(uuid.uuid4().hex[:12])
-    if args.code_tree:
-        tree = subprocess.run(["git", "-C", str(args.code_tree), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
-        fields["git_commit"] = tree.stdout.strip() or None
     records = []
     for name, measure in parts.items():
         try:
             records.append({"bench": "minhash_short", "part": name, "figures": measure(), **fields})
         except ImportError as missing:  # an older tree without this part's functions
             print(f"skipped {name}: {missing}")
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / f"{NAME}.jsonl"
-    with out.open("a") as handle:
-        handle.writelines(json.dumps(record, sort_keys=True) + "\n" for record in records)
-    write_markdown([json.loads(line) for line in out.read_text().splitlines() if line.strip()], RESULTS / f"{NAME}.md")
+    write_markdown(harness.write_records(RESULTS / f"{NAME}.jsonl", records), RESULTS / f"{NAME}.md")
     print(json.dumps(records, indent=2))
 
 

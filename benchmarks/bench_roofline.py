@@ -33,7 +33,6 @@ import json
 import os
 import threading
 import time
-import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -41,12 +40,12 @@ from pathlib import Path
 
 import numpy as np
 
+import harness
 from bench_augment import TARGET_CHILDREN_PER_PARENT, TARGET_PEER_RATIO
 from bench_augment import TARGET_SECONDS as TARGET_GATE_SECONDS
 from bench_embed import TARGET_RATIO as TARGET_EMBED_RATIO
+from harness import RESULTS, ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "benchmarks" / "results"
 # (rows, inner, columns) of the products timed: the model's projections and feed-forward blocks at
 # its longest input, and large square products (where a BLAS comes closest to the chip's peak; a
 # backend that batches texts multiplies such large matrices)
@@ -176,9 +175,9 @@ def seconds_to_embed(texts: list[str], arm: str) -> float:
 
         encode = Embedder(cache_dir=None, backend=arm).embed
     encode(["warm-up"])
-    started = time.perf_counter()
-    encode(texts)
-    return time.perf_counter() - started
+    with harness.timed() as timing:
+        encode(texts)
+    return timing.seconds
 
 
 def gate_texts(seed: int = 0, n_labeled: int = 500) -> dict[str, list[str]]:
@@ -225,8 +224,7 @@ def cheapest_children_pieces(children_of: dict[str, list[str]], per_parent: int)
 def latest_augment_run(cpu: str | None, parents: int, children_at_gate: int) -> dict[str, dict]:
     """The records (by system) of the latest bench_augment run with a peer on the CPU `cpu` that gated the same
     work: `parents` parents, one child per op, and `children_at_gate` children past the embedding-free checks; {} if none."""
-    path = RESULTS / "bench_augment.jsonl"
-    records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+    records = harness.read_records(RESULTS / "bench_augment.jsonl")
 
     def same_work(ours: dict) -> bool:
         dropped = ours.get("rejected_by_reason", {})
@@ -313,7 +311,7 @@ def write_markdown(records: list[dict], path: Path) -> None:
         lines.append(f"| {r['date']} | {r['git_commit']} | {r['cpu']} | {r['workload']} | {texts} | {r['word_pieces']:,} | {r['gflop']:,} | "
                      f"{r['fastest_fp32_gflops']} | {r['floor_seconds']} | {measured} | {ratio} | {target} | "
                      f"{'yes' if r['target_reachable_at_measured_rate'] else 'no'} |")
-    path.write_text("\n".join(lines) + "\n")
+    harness.write_lines(path, lines)
 
 
 def main() -> None:
@@ -323,9 +321,7 @@ def main() -> None:
     args = parser.parse_args()
     for name, value in (("HF_HUB_OFFLINE", "1"), ("TRANSFORMERS_OFFLINE", "1"), ("TOKENIZERS_PARALLELISM", "false")):
         os.environ.setdefault(name, value)
-    from experiments.provenance import run_fields
-
-    shared = {"bench": "roofline", "system": "fp32_floor", **run_fields(uuid.uuid4().hex[:12])}
+    shared = {"bench": "roofline", "system": "fp32_floor", **harness.provenance()}
     shape = model_shape()
     rate = fp32_matmul_rate()
     print(json.dumps(rate, indent=2), flush=True)
@@ -334,11 +330,7 @@ def main() -> None:
     rate_fields = {"fastest_fp32_gflops": rate["gflops"], "fp32_rates": rate, "model_shape": shape}
     records = [{**shared, **rate_fields, **embed_record(texts, shape, rate, measured)},
                {**shared, **rate_fields, **gate_record(gate_texts(), shape, rate, shared["cpu"])}]
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / "bench_roofline.jsonl"
-    with out.open("a") as handle:
-        handle.writelines(json.dumps(record, sort_keys=True) + "\n" for record in records)
-    write_markdown([json.loads(line) for line in out.read_text().splitlines() if line.strip()], RESULTS / "bench_roofline.md")
+    write_markdown(harness.write_records(RESULTS / "bench_roofline.jsonl", records), RESULTS / "bench_roofline.md")
     print(json.dumps(records, indent=2))
 
 

@@ -27,7 +27,6 @@ import multiprocessing
 import os
 import threading
 import time
-import uuid
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -36,10 +35,11 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-ROOT = Path(__file__).resolve().parents[1]
+import harness
+from harness import RESULTS, ROOT
+
 ABSTRACTS = ROOT / "data" / "medical_abstracts" / "medical_tc_test.csv"
 WORK = ROOT / "benchmarks" / "work"
-RESULTS = ROOT / "benchmarks" / "results"
 TARGETS = {"max_peak_rss_mb_at_1m": 2048, "dask_speedup": 1.6}
 PHASES = ("write_shards", "shard_tasks", "read_cleaned", "merge")
 
@@ -117,10 +117,9 @@ def clean_in_process(path: str) -> dict:
 
     with PeakMemory() as memory:
         table = pq.read_table(path)
-        started = time.perf_counter()
-        result = clean(table, CleaningConfig())
-        seconds = time.perf_counter() - started
-    return {"seconds": seconds, "peak_rss_mb": memory.peak_bytes / 2**20, "rows_out": result.kept.num_rows,
+        with harness.timed() as timing:
+            result = clean(table, CleaningConfig())
+    return {"seconds": timing.seconds, "peak_rss_mb": memory.peak_bytes / 2**20, "rows_out": result.kept.num_rows,
             "rejected": result.rejected.num_rows, "rejected_ids": None}
 
 
@@ -144,9 +143,10 @@ def clean_with_flow(path: str, runner: str, workers: int, shard_rows: int) -> di
 
     @task(name="timed-clean-shard", cache_policy=NO_CACHE)
     def timed_clean_shard(config: CleaningConfig, shard_path: str) -> tuple[str, float, float]:
-        cpu, started = time.process_time(), time.perf_counter()
-        out = clean_shard_task.fn(config, shard_path)
-        return out, time.perf_counter() - started, time.process_time() - cpu
+        cpu = time.process_time()
+        with harness.timed() as wall:
+            out = clean_shard_task.fn(config, shard_path)
+        return out, wall.seconds, time.process_time() - cpu
 
     @flow(name="bench-sharded-clean")
     def sharded_clean(table_path: str, shard_dir: str) -> dict:
@@ -171,11 +171,9 @@ def clean_with_flow(path: str, runner: str, workers: int, shard_rows: int) -> di
     def on_runner(table_path: str, shard_dir: str) -> dict:
         return run_on_runner(sharded_clean, ExecutionConfig(runner=runner, workers=workers, shard_rows=shard_rows), table_path, shard_dir)
 
-    with PeakMemory() as memory, tempfile.TemporaryDirectory(dir=WORK) as shard_dir:
-        started = time.perf_counter()
+    with PeakMemory() as memory, tempfile.TemporaryDirectory(dir=WORK) as shard_dir, harness.timed() as with_startup:
         outcome = on_runner(path, shard_dir)
-        with_startup = time.perf_counter() - started
-    return {**outcome, "seconds_with_startup": with_startup, "peak_rss_mb": memory.peak_bytes / 2**20}
+    return {**outcome, "seconds_with_startup": with_startup.seconds, "peak_rss_mb": memory.peak_bytes / 2**20}
 
 
 def _serial_seconds(single: dict) -> float:
@@ -222,9 +220,9 @@ def _seconds_on_pool(paths: list[str], processes: int) -> tuple[float, int]:
     warm = context.Barrier(processes)
     with ProcessPoolExecutor(processes, mp_context=context, initializer=_warm_worker, initargs=(warm,)) as pool:
         list(pool.map(_clean_shard_file, paths[:processes]))  # starts the processes; returns once all are warm
-        started = time.perf_counter()
-        workers = set(pool.map(_clean_shard_file, paths))
-        return time.perf_counter() - started, len(workers)
+        with harness.timed() as timing:
+            workers = set(pool.map(_clean_shard_file, paths))
+        return timing.seconds, len(workers)
 
 
 def machine_parallel_yield(path: str, workers: int, shard_rows: int, n_shards: int) -> dict:
@@ -251,15 +249,7 @@ def machine_parallel_yield(path: str, workers: int, shard_rows: int, n_shards: i
             "processes_used": busy, "yield": round(one / many, 3)}
 
 
-def in_fresh_process(function, *args) -> dict:
-    """`function(*args)` in a spawned process, so nothing this process holds counts."""
-    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
-        return pool.submit(function, *args).result()
-
-
 def base_record(bench: str, system: str, n_docs: int, run_id: str, cost: dict) -> dict:
-    from experiments.provenance import run_fields
-
     return {
         "bench": bench,
         "system": system,
@@ -269,18 +259,8 @@ def base_record(bench: str, system: str, n_docs: int, run_id: str, cost: dict) -
         "peak_rss_mb": round(cost["peak_rss_mb"], 1),
         "rows_out": cost["rows_out"],
         "rejected": cost["rejected"],
-        **run_fields(run_id),
+        **harness.provenance(run_id),
     }
-
-
-def append(name: str, records: list[dict]) -> list[dict]:
-    """Append records to results/<name>.jsonl; return every record in it."""
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    log = RESULTS / f"{name}.jsonl"
-    with log.open("a") as handle:
-        for record in records:
-            handle.write(json.dumps(record) + "\n")
-    return [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
 
 
 def scaling_markdown(records: list[dict]) -> str:
@@ -337,12 +317,7 @@ def dask_markdown(records: list[dict]) -> str:
 
 def plot(scaling: list[dict], dask: list[dict]) -> None:
     """Seconds against documents (log-log, with the linear line) and the Dask comparison."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    figure, (left, right) = harness.pyplot().subplots(1, 2, figsize=(10, 4))
     latest = [r for r in scaling if r["run_id"] == scaling[-1]["run_id"]]
     sizes = np.array([r["n_docs"] for r in latest])
     seconds = np.array([r["seconds"] for r in latest])
@@ -357,7 +332,7 @@ def plot(scaling: list[dict], dask: list[dict]) -> None:
         right.bar([r["system"] for r in pair], [r["seconds"] for r in pair], color=["tab:blue", "tab:grey"][: len(pair)])
         right.set(ylabel="seconds", title=f"Sharded cleaning, {pair[0]['n_docs']:,} documents")
     figure.tight_layout()
-    figure.savefig(RESULTS / "bench_scaling.png", dpi=110)
+    harness.save_figure(figure, RESULTS / "bench_scaling.png", dpi=110)
 
 
 def main() -> None:
@@ -368,7 +343,7 @@ def main() -> None:
     parser.add_argument("--shard-rows", type=int, default=50_000)
     parser.add_argument("--yield-shards", type=int, default=8, help="shards cleaned by 1 and by --workers plain processes")
     args = parser.parse_args()
-    run_id = uuid.uuid4().hex[:8]
+    run_id = harness.new_run_id()[:8]
     # a Prefect home of its own: no other run's server database to contend with
     os.environ["PREFECT_HOME"] = str(WORK / f"prefect-{run_id}")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -376,20 +351,21 @@ def main() -> None:
 
     scaling = []
     for n_docs in sorted(args.sizes):
-        cost = in_fresh_process(clean_in_process, str(corpus_path(n_docs)))
+        cost = harness.in_fresh_process(clean_in_process, str(corpus_path(n_docs)))
         scaling.append(base_record("scaling", "ours", n_docs, run_id, cost))
         print(json.dumps(scaling[-1]), flush=True)
     for record in scaling:
         record["time_per_doc_vs_smallest"] = round((record["seconds"] / record["n_docs"]) / (scaling[0]["seconds"] / scaling[0]["n_docs"]), 3)
-    all_scaling = append("bench_scaling", scaling)  # every record so far: a Dask-only run (--sizes) still plots them
+    # every record so far: a Dask-only run (--sizes) still plots them
+    all_scaling = harness.write_records(RESULTS / "bench_scaling.jsonl", scaling)
     if scaling:
-        (RESULTS / "bench_scaling.md").write_text(scaling_markdown(all_scaling))
+        harness.write_text(RESULTS / "bench_scaling.md", scaling_markdown(all_scaling))
 
     all_dask = []
     if args.dask_size:
         path = str(corpus_path(args.dask_size))
-        single = in_fresh_process(clean_with_flow, path, "local", 1, args.shard_rows)
-        sharded = in_fresh_process(clean_with_flow, path, "dask", args.workers, args.shard_rows)
+        single = harness.in_fresh_process(clean_with_flow, path, "local", 1, args.shard_rows)
+        sharded = harness.in_fresh_process(clean_with_flow, path, "dask", args.workers, args.shard_rows)
         pair = []
         for system, cost in (("ours", sharded), ("single_process", single)):
             record = base_record("dask", system, args.dask_size, run_id, cost)
@@ -398,13 +374,13 @@ def main() -> None:
             pair.append(record)
         pair[0]["speedup_vs_single_process"] = round(single["seconds"] / sharded["seconds"], 3)
         pair[0]["ceiling_speedup"] = round(ceiling_speedup(single, args.workers), 2)
-        machine = in_fresh_process(machine_parallel_yield, path, args.workers, args.shard_rows, args.yield_shards)
+        machine = harness.in_fresh_process(machine_parallel_yield, path, args.workers, args.shard_rows, args.yield_shards)
         pair[0]["machine_parallel_yield"] = machine
         pair[0]["machine_ceiling_speedup"] = round(machine_ceiling_speedup(single, machine["yield"]), 2)
         pair[0]["same_kept_ids_as_single_process"] = sharded["kept_ids_sha256"] == single["kept_ids_sha256"]
         print(json.dumps(pair), flush=True)
-        all_dask = append("bench_dask", pair)
-        (RESULTS / "bench_dask.md").write_text(dask_markdown(all_dask))
+        all_dask = harness.write_records(RESULTS / "bench_dask.jsonl", pair)
+        harness.write_text(RESULTS / "bench_dask.md", dask_markdown(all_dask))
     if all_scaling:
         plot(all_scaling, all_dask)
 

@@ -14,11 +14,12 @@ backend, the mean paired difference in points and the largest per-seed differenc
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-FOLDER = ROOT / "benchmarks" / "results" / "embedding_backends"
+import harness
+from harness import RESULTS
+
+FOLDER = RESULTS / "embedding_backends"
 DATASET = "medical_abstracts"
 TARGET_POINTS = 0.5
 
@@ -27,7 +28,7 @@ def read_records(backend: str, folder: Path = FOLDER, dataset: str = DATASET) ->
     path = folder / backend / f"experiment_{dataset}.jsonl"
     if not path.is_file():
         raise SystemExit(f"no results for backend {backend!r} at {path}; run: make bench-embed-experiment")
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return harness.read_records(path)
 
 
 def paired_differences(baseline: list[dict], candidate: list[dict]) -> list[dict]:
@@ -67,7 +68,7 @@ def write_markdown(rows: list[dict], baseline: str, candidate: str, path: Path) 
     for row in rows:
         lines.append(f"| {row['trainer']} | {row['k']} | {row['arm']} | {row['seeds']} | {row['baseline_macro_f1']:.4f} | "
                      f"{row['candidate_macro_f1']:.4f} | {row['diff_points']:+.2f} | {row['max_abs_seed_diff_points']:.2f} |")
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    harness.write_lines(path, lines)
 
 
 def main() -> None:

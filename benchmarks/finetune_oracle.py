@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "benchmarks" / "results"
+import harness
+from harness import RESULTS, ROOT
+
 NAME = "finetune_oracle"
 EXPERIMENT = RESULTS / "experiment_medical_abstracts.jsonl"
 CELL = ("k", "seed")  # one oracle record per cell; a rerun replaces it
@@ -33,7 +33,6 @@ def oracle_record(rows, labels: list[str], k: int, seed: int, settings) -> dict:
     """Train `finetune` (with the experiment `settings` of the arms it is compared with) on the draw's
     labeled rows plus every pool row with its true label; score on eval."""
     from experiments.metrics import classification_scores
-    from experiments.provenance import run_fields
     from experiments.sampling import draw_k_shot
     from model_hooks.trainers import make_trainer
     from schemas.rows import Split
@@ -45,22 +44,21 @@ def oracle_record(rows, labels: list[str], k: int, seed: int, settings) -> dict:
     train = np.flatnonzero((split == Split.LABELED.value) | (split == Split.UNLABELED.value))
     evaluation = np.flatnonzero(split == Split.EVAL.value)
     trainer = make_trainer("finetune", settings.embedding_mode, settings.setfit_max_pairs)
-    fields = run_fields(f"{NAME}-{k}-{seed}")
-    started = time.perf_counter()
-    predicted = trainer.fit_predict([texts[i] for i in train], [true_label[ids[i]] for i in train],
-                                    [texts[i] for i in evaluation], labels, seed)
-    scores = classification_scores([true_label[ids[i]] for i in evaluation], predicted, labels)
+    fields = harness.provenance(f"{NAME}-{k}-{seed}")
+    with harness.timed() as training:
+        predicted = trainer.fit_predict([texts[i] for i in train], [true_label[ids[i]] for i in train],
+                                        [texts[i] for i in evaluation], labels, seed)
+        scores = classification_scores([true_label[ids[i]] for i in evaluation], predicted, labels)
     return {"trainer": "finetune", "arm": "oracle", "k": k, "seed": seed, "n_train": int(len(train)),
             "labeled": int((split == Split.LABELED.value).sum()), "macro_f1": round(scores["macro_f1"], 6),
-            "accuracy": round(scores["accuracy"], 6), "train_seconds": round(time.perf_counter() - started, 1),
+            "accuracy": round(scores["accuracy"], 6), "train_seconds": round(training.seconds, 1),
             **fields}
 
 
 def experiment_scores() -> dict[tuple[int, int], dict[str, float]]:
     """(k, seed) -> macro-F1 of the experiment's `finetune` arms (raw, curated) in that cell, where recorded."""
     found = {}
-    for line in EXPERIMENT.read_text().splitlines() if EXPERIMENT.is_file() else []:
-        record = json.loads(line)
+    for record in harness.read_records(EXPERIMENT):
         if record.get("trainer") == "finetune" and record["arm"] in ("raw", "curated"):
             found.setdefault((record["k"], record["seed"]), {})[record["arm"]] = record["macro_f1"]
     return found
@@ -96,7 +94,7 @@ def write_markdown(records: list[dict], path: Path) -> None:
         summary = mean_confidence_interval([r["macro_f1"] for r in ordered if r["k"] == k])
         spread = "n/a | n/a" if summary["n"] < 2 else f"{summary['std']:.3f} | [{summary['ci_low']:.3f}, {summary['ci_high']:.3f}]"
         lines.append(f"| {k} | {summary['n']} | {summary['mean']:.3f} | {spread} |")
-    path.write_text("\n".join(lines) + "\n")
+    harness.write_lines(path, lines)
 
 
 def main() -> None:
@@ -108,10 +106,12 @@ def main() -> None:
     args = parser.parse_args()
     log = RESULTS / f"{NAME}.jsonl"
     if args.replot:
-        write_markdown([json.loads(line) for line in log.read_text().splitlines() if line.strip()], RESULTS / f"{NAME}.md")
+        records = harness.read_records(log)
+        if not records:
+            raise SystemExit(f"{log}: no records to report")
+        write_markdown(records, RESULTS / f"{NAME}.md")
         return
 
-    from experiments.report import merge_records
     from schemas.config import RunConfig
     from stages.ingest import ingest
 
@@ -120,7 +120,7 @@ def main() -> None:
     labels = sorted(set(rows.column("label").drop_null().to_pylist()))
     for seed in args.seeds:
         record = oracle_record(rows, labels, args.k, seed, config.experiment)
-        write_markdown(merge_records(log, [record], key=CELL, replace=CELL), RESULTS / f"{NAME}.md")
+        write_markdown(harness.write_records(log, [record], key=CELL), RESULTS / f"{NAME}.md")
         print(json.dumps(record), flush=True)
 
 

@@ -4,18 +4,18 @@ Backs the README's explanation of the gap to the orientation figures. Needs the 
 rows: run `pdap curate --config configs/demo.yaml` first and pass its 00_raw.parquet.
 """
 
-import json
 import sys
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from sklearn.linear_model import LogisticRegression
 
+import harness
 from experiments.metrics import classification_scores
 from experiments.sampling import draw_k_shot
+from harness import RESULTS
 from model_hooks.embedder import get_embedder
 
 warnings.filterwarnings("ignore")
@@ -38,8 +38,7 @@ def main(raw_path: str) -> None:
                 scores = classification_scores(eval_y, predicted, labels)
                 records.append({"bench": "frozen_lr_regularisation", "C": c, "k": k, "seed": seed,
                                 "macro_f1": round(scores["macro_f1"], 6), "accuracy": round(scores["accuracy"], 6)})
-    out = Path(__file__).parent / "results" / "frozen_lr_regularisation.jsonl"
-    out.write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in records), encoding="utf-8")
+    harness.rewrite_records(RESULTS / "frozen_lr_regularisation.jsonl", records)
     for c in (1.0, 10.0):
         print(c, [round(float(np.mean([r["macro_f1"] for r in records if r["C"] == c and r["k"] == k])), 3) for k in (10, 25, 100)])
 

@@ -14,14 +14,14 @@ each method with the head alone on the same draws. Writes results/pseudo_label_m
 from __future__ import annotations
 
 import argparse
-import json
 from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "benchmarks" / "results"
+import harness
+from harness import RESULTS, ROOT
+
 NAME = "pseudo_label_methods"
 CAP_MULTIPLE = 5
 HEAD_ALONE = "head alone: p >= 2/classes, cap 5k (the stage without the name prior)"
@@ -171,8 +171,7 @@ def main() -> None:
             records.append({"k": k, "seed": seed, "method": ZERO_SHOT, "raw_macro_f1": round(raw, 6), "pseudo_labels": 0, "pseudo_label_accuracy": 0.0,
                             "macro_f1": round(classification_scores(true_labels[evaluation].tolist(), zero_shot, list(range(len(labels))))["macro_f1"], 6)})
             print(f"k={k} seed={seed} done", flush=True)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"{NAME}.jsonl").write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in records))
+    harness.rewrite_records(RESULTS / f"{NAME}.jsonl", records)
     write_markdown(records, RESULTS / f"{NAME}.md")
     print((RESULTS / f"{NAME}.md").read_text())
 
@@ -197,7 +196,7 @@ def write_markdown(records: list[dict], path: Path) -> None:
         lines.append(f"| {k} | {method} | {len(group)} | {np.mean([r['pseudo_labels'] for r in group]):.0f} | "
                      f"{np.mean([r['pseudo_label_accuracy'] for r in group]):.3f} | {np.mean([r['raw_macro_f1'] for r in group]):.3f} | "
                      f"{np.mean([r['macro_f1'] for r in group]):.3f} | {interval([(r['macro_f1'] - r['raw_macro_f1']) * 100 for r in group])} | {against} |")
-    path.write_text("\n".join(lines) + "\n")
+    harness.write_lines(path, lines)
 
 
 if __name__ == "__main__":

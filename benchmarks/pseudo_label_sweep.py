@@ -13,14 +13,14 @@ Writes results/pseudo_label_sweep.jsonl and .md (one line per data set, k and se
 from __future__ import annotations
 
 import argparse
-import json
 from collections import defaultdict
 from pathlib import Path
 
 import pyarrow.compute as pc
 
-ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "benchmarks" / "results"
+import harness
+from harness import RESULTS, ROOT
+
 NAME = "pseudo_label_sweep"
 
 
@@ -72,8 +72,7 @@ def main() -> None:
             summary = mean_confidence_interval([u * 100 for u in uplifts])
             print(f"{base.dataset_name} k={k} cap={cap}x confidence={confidence} prior={prior}: uplift {summary['mean']:+.2f} "
                   f"[{summary['ci_low']:+.2f}, {summary['ci_high']:+.2f}]", flush=True)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"{NAME}.jsonl").write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in records))
+    harness.rewrite_records(RESULTS / f"{NAME}.jsonl", records)
     write_markdown(records, RESULTS / f"{NAME}.md")
 
 
@@ -92,7 +91,7 @@ def write_markdown(records: list[dict], path: Path) -> None:
         uplift = mean_confidence_interval([(r["pseudo_macro_f1"] - r["raw_macro_f1"]) * 100 for r in group])
         lines.append(f"| {dataset} | {k} | {cap:g} | {confidence} | {'yes' if prior else 'no'} | {len(group)} | {raw['mean']:.3f} | "
                      f"{pseudo['mean']:.3f} | {uplift['mean']:+.2f} [{uplift['ci_low']:+.2f}, {uplift['ci_high']:+.2f}] |")
-    path.write_text("\n".join(lines) + "\n")
+    harness.write_lines(path, lines)
 
 
 if __name__ == "__main__":

@@ -13,21 +13,19 @@ cell, with 95% t-intervals over seeds.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import harness  # noqa: E402
 from experiments.metrics import mean_confidence_interval  # noqa: E402
 from experiments.report import summarize  # noqa: E402
-from flows.run_folder import atomic_write_bytes  # noqa: E402
+from harness import RESULTS  # noqa: E402
 
-RESULTS = ROOT / "benchmarks" / "results"
 # data set -> (config, ks); k=25 only where every class of the pool has enough rows for it
 DATASETS = {
     "medical_abstracts": ("configs/demo.yaml", [5, 10, 25]),
@@ -44,10 +42,10 @@ def run_dataset(name: str, seeds: int, eval_split: str, only_ks: list[int] | Non
                "--eval-split", eval_split, "--results-dir", str(suite_dir(eval_split))]
     for k in ks:
         command += ["--k", str(k)]
-    started = time.perf_counter()
-    subprocess.run(command, cwd=ROOT, check=True, env=os.environ.copy())
+    with harness.timed() as timing:
+        subprocess.run(command, cwd=ROOT, check=True, env=os.environ.copy())
     return {"bench": "suite_wall", "dataset": name, "eval_split": eval_split, "ks": ks, "seeds": seeds,
-            "seconds": round(time.perf_counter() - started, 1)}
+            "seconds": round(timing.seconds, 1)}
 
 
 def suite_dir(eval_split: str) -> Path:
@@ -59,9 +57,7 @@ def gather(names: list[str], eval_split: str) -> list[dict]:
     """The records of every suite data set on `eval_split`, as in `<suite dir>/experiment_<name>.jsonl`."""
     records = []
     for name in names:
-        path = suite_dir(eval_split) / f"experiment_{name}.jsonl"
-        if path.exists():
-            records += [r for r in map(json.loads, path.read_text(encoding="utf-8").splitlines()) if r.get("eval_split") == eval_split]
+        records += [r for r in harness.read_records(suite_dir(eval_split) / f"experiment_{name}.jsonl") if r.get("eval_split") == eval_split]
     return records
 
 
@@ -129,18 +125,17 @@ def main() -> None:
     walls = []
     for name in [] if args.summary_only else args.datasets:
         walls.append(run_dataset(name, args.seeds, args.eval_split, args.k))
-        with (RESULTS / "suite_wall_time.jsonl").open("a", encoding="utf-8") as handle:
-            handle.write(json.dumps(walls[-1]) + "\n")
+        harness.write_records(RESULTS / "suite_wall_time.jsonl", walls[-1:])
     records = gather(list(DATASETS), args.eval_split)
     stem = "suite" if args.eval_split == "test" else "suite_dev"
-    atomic_write_bytes(RESULTS / f"{stem}.jsonl", "".join(json.dumps(r, sort_keys=True) + "\n" for r in records).encode("utf-8"))
+    harness.rewrite_records(RESULTS / f"{stem}.jsonl", records)
     title = f"# Benchmark suite: pdap experiment on public data sets, {args.eval_split} rows\n\n"
     intro = ("Head trainer, self-tuned (the head's L2 and the stages by inner cross-validation on the training rows); macro-F1 "
              f"means over seeds on the {args.eval_split} half of the eval rows; uplifts are paired by seed, in points, with 95% t-intervals. "
              f"Records: {stem}.jsonl; per data set: {suite_dir(args.eval_split).name}/experiment_<name>.md.\n\n")
     decisions = ("\nSelf-tuning's choices: in how many seeds each option was on in the curated arm (inner cross-validation "
                  "on the training rows; the decisions and their figures are in each curated record).\n\n" + decisions_table(records))
-    atomic_write_bytes(RESULTS / f"{stem}.md", (title + intro + summary_table(records) + decisions).encode("utf-8"))
+    harness.write_text(RESULTS / f"{stem}.md", title + intro + summary_table(records) + decisions)
     print((RESULTS / f"{stem}.md").read_text(encoding="utf-8"))
 
 

@@ -13,10 +13,9 @@ from __future__ import annotations
 import argparse
 import json
 from collections import Counter
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "benchmarks" / "results"
+import harness
+from harness import RESULTS, ROOT
 
 
 def main() -> None:
@@ -51,9 +50,7 @@ def main() -> None:
                 "label_flip": result.stats["dropped_label_flip"], "label_issues_flagged": result.stats["checks"]["label_issues"]["info"]["flagged"],
             })
             print(json.dumps(records[-1]), flush=True)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"validation_checks_{config.dataset_name}.jsonl"
-    path.write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in records))
+    harness.rewrite_records(RESULTS / f"validation_checks_{config.dataset_name}.jsonl", records)
 
 
 if __name__ == "__main__":

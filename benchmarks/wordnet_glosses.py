@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import argparse
 import csv
-import os
+import io
 import random
-import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+import harness
+from harness import ROOT
+
 DEFAULT_OUT = ROOT / "benchmarks" / "work" / "wordnet_glosses" / "glosses.csv"
 CLASSES = ("animal", "plant", "food", "artifact", "body", "person")
 MIN_WORDS, MAX_WORDS = 4, 20
@@ -50,12 +51,11 @@ def glosses(per_class: int, seed: int = 0) -> list[tuple[str, str]]:
 
 def write_csv(rows: list[tuple[str, str]], path: Path) -> None:
     """Write `rows` as a text,label CSV, atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", newline="", encoding="utf-8", dir=path.parent, delete=False) as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["text", "label"])
-        writer.writerows(rows)
-    os.replace(handle.name, path)
+    buffer = io.StringIO(newline="")
+    writer = csv.writer(buffer)
+    writer.writerow(["text", "label"])
+    writer.writerows(rows)
+    harness.write_text(path, buffer.getvalue())
 
 
 def main() -> None:

@@ -7,7 +7,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from experiments.metrics import mean_confidence_interval
-from flows.run_folder import atomic_write_bytes
+from schemas.files import atomic_write_bytes
 
 RECORD_KEY = ("dataset", "eval_split", "trainer", "arm", "k", "seed", "embedding_mode")
 # A rerun of a cell replaces every record of the cell: an arm it no longer has (an op that made

@@ -31,7 +31,8 @@ from flows.report_eval import eval_problems
 from flows.report_funnel import STAGES, funnel
 from flows.report_html import collapsed, e, figure, png, table
 from flows.report_run import RunStatus, final_name, run_metadata, run_status
-from flows.run_folder import RunFolder, atomic_write_bytes
+from flows.run_folder import RunFolder
+from schemas.files import atomic_write_bytes
 from schemas.rows import ORIGINS
 from stages.cleaning import CleaningConfig
 

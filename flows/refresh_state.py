@@ -28,7 +28,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from flows.run_folder import atomic_write_bytes, atomic_write_json, atomic_write_parquet
+from flows.run_folder import atomic_write_parquet
+from schemas.files import atomic_write_bytes, atomic_write_json
 from schemas.rows import REJECT_SCHEMA, empty_rows
 
 _SOURCES_SCHEMA = pa.schema([pa.field("id", pa.string()), pa.field("file", pa.string())])

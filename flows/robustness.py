@@ -15,8 +15,8 @@ from experiments.report import merge_records
 from experiments.robustness import robustness_cell
 from flows.curate import ingest_task, run_labels, start_run
 from flows.progress import progress_bar
-from flows.run_folder import atomic_write_bytes
 from schemas.config import RunConfig
+from schemas.files import atomic_write_bytes
 
 RECORD_KEY = ("dataset", "trainer", "model", "recipe", "k", "seed")
 

@@ -13,7 +13,6 @@ import fcntl
 import json
 import os
 import shutil
-import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -22,28 +21,14 @@ import pyarrow.parquet as pq
 
 from flows import servers
 from schemas.config import ConfigError
+from schemas.files import atomic_write_bytes, atomic_write_json
+
 
 class RunIdInUse(ConfigError):
     """The folder of a run id holds a completed or running run; only a failed or interrupted one is replaced."""
 
 
 BOUNDARY_FILES = {"ingest": "00_raw", "clean": "10_clean", "augment": "20_augmented", "adapt": "30_adapted", "validate": "40_validated"}
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as file:
-            file.write(data)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_json(path: Path, payload) -> None:
-    atomic_write_bytes(path, (json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n").encode("utf-8"))
 
 
 def atomic_write_parquet(path: Path, table: pa.Table, compression: str = "zstd") -> None:

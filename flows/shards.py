@@ -18,7 +18,8 @@ import pyarrow.parquet as pq
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from flows.run_folder import atomic_write_bytes, atomic_write_parquet
+from flows.run_folder import atomic_write_parquet
+from schemas.files import atomic_write_bytes
 from stages.cleaning import CleanedShard, CleaningConfig, clean_shard
 from stages.semantic_augmentation import AugmentationConfig, AugmentationInputs, GeneratedChildren, generate
 

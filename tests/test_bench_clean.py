@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import sys
 from pathlib import Path
 
 import polars as pl
 import pytest
 
 BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_clean.py"
+sys.path.insert(0, str(BENCH.parent))  # the script imports benchmarks/harness.py, as it does when run
 
 
 @pytest.fixture(scope="module")

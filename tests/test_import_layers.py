@@ -33,7 +33,6 @@ KNOWN_LAYER_BREAKS = {
     ("schemas.config", "stages.ingest"),
     ("schemas.config", "stages.semantic_augmentation"),
     ("schemas.config", "stages.validation_checks"),
-    ("experiments.report", "flows.run_folder"),  # atomic_write_bytes belongs below both
 }
 
 

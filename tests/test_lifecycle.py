@@ -12,7 +12,8 @@ import psutil
 import pytest
 
 from flows import servers
-from flows.run_folder import RunFolder, RunIdInUse, atomic_write_json, check_run_id, open_run
+from flows.run_folder import RunFolder, RunIdInUse, check_run_id, open_run
+from schemas.files import atomic_write_json
 
 PDAP = [sys.executable, "-m", "flows.cli"]
 ROWS = [
