@@ -238,3 +238,19 @@ def test_export_refuses_a_non_empty_folder_and_an_unfinished_run(run_folder, tmp
     assert (tmp_path / "busy" / "notes.txt").read_text() == "keep me"
     line = fails("export", tmp_path / "busy", tmp_path / "out")
     assert line.startswith(f"error: {tmp_path / 'busy'}: not a finished curate run")
+
+
+@pytest.mark.slow
+def test_a_failure_inside_a_running_flow_ends_as_one_line_without_prefect_tracebacks(tmp_path):
+    """The outlier check needs three original rows and gets two: the flow fails in its last stage. Prefect's
+    console may log the failure, but no traceback; pdap's line comes last, with the input exit code."""
+    write_csv(tmp_path / "in.csv", TEXTS[:2], LABELS[:2])
+    run = config(tmp_path, "in.csv", "augmentation: {enabled: false}\ndomain: {pseudo_label: false, word_vectors: false}\n"
+                 "validation: {checks: [outlier]}\n")
+    result = subprocess.run([PDAP, "curate", "-c", str(run)], capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "Traceback" not in result.stdout + result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("error: ") and "outlier" in result.stderr.strip().splitlines()[-1]
+    debug = subprocess.run([PDAP, "--debug", "curate", "-c", str(run), "--run-id", "again"], capture_output=True, text=True,
+                           timeout=600, cwd=tmp_path)
+    assert debug.returncode == 2 and "Traceback" in debug.stderr  # --debug keeps them
