@@ -56,7 +56,7 @@ def bench_parents(n_labeled: int, seed: int):
     """The cleaned demo data's k-shot draw with `n_labeled` // classes labeled rows per class (the parents), the
     labels, the draw's domain inputs (lexicon, word vectors) and the seconds those took."""
     from experiments.sampling import draw_k_shot
-    from schemas.config import RunConfig
+    from flows.config import RunConfig
     from stages.cleaning import clean
     from stages.domain_adaptation import build_domain_inputs
     from stages.ingest import ingest

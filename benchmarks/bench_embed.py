@@ -303,7 +303,7 @@ def main() -> None:
     parser.add_argument("--gate-parents-per-class", type=int, default=12, help="parents per class of the gate sample (0: none)")
     args = parser.parse_args()
 
-    from schemas.config import RunConfig
+    from flows.config import RunConfig
     from stages.ingest import ingest
 
     config = RunConfig.load(ROOT / "configs" / "demo.yaml")

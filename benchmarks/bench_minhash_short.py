@@ -74,7 +74,7 @@ def templated_flood(n_rows: int = 20_000, eval_every: int = 10) -> dict:
 
 
 def cleaning_outcome(config_path: Path) -> dict:
-    from schemas.config import RunConfig
+    from flows.config import RunConfig
     from stages.cleaning import clean
     from stages.ingest import ingest
 

@@ -155,7 +155,7 @@ def fp32_matmul_rate(seconds: float = 1.0, repeats: int = 3, libraries: tuple[st
 
 def embed_texts(n_texts: int | None) -> list[str]:
     """The distinct ingested demo abstracts, as bench_embed takes them (the first `n_texts`)."""
-    from schemas.config import RunConfig
+    from flows.config import RunConfig
     from stages.ingest import ingest
 
     rows = ingest(RunConfig.load(ROOT / "configs" / "demo.yaml").ingest).kept

@@ -138,7 +138,7 @@ def clean_with_flow(path: str, runner: str, workers: int, shard_rows: int) -> di
 
     from flows.execution import run_on_runner
     from flows.shards import clean_shard_task, read_cleaned_shard, write_shards
-    from schemas.config import ExecutionConfig
+    from flows.config import ExecutionConfig
     from stages.cleaning import CleaningConfig, merge_shards
 
     @task(name="timed-clean-shard", cache_policy=NO_CACHE)

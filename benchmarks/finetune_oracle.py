@@ -112,7 +112,7 @@ def main() -> None:
         write_markdown(records, RESULTS / f"{NAME}.md")
         return
 
-    from schemas.config import RunConfig
+    from flows.config import RunConfig
     from stages.ingest import ingest
 
     config = RunConfig.load(args.config)

@@ -135,7 +135,7 @@ def main() -> None:
     from experiments.sampling import draw_k_shot
     from model_hooks.embedder import get_embedder
     from model_hooks.trainers import HeadTrainer
-    from schemas.config import RunConfig
+    from flows.config import RunConfig
     from stages.ingest import ingest
     from stages.label_names import name_text
 

@@ -38,7 +38,7 @@ def main() -> None:
     from experiments.runner import cell_head_l2, scored_eval_rows
     from experiments.sampling import draw_k_shot
     from model_hooks.trainers import make_trainer
-    from schemas.config import RunConfig
+    from flows.config import RunConfig
     from stages.ingest import ingest
     from stages.pipeline import run_pipeline
 

@@ -25,7 +25,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from experiments.sampling import draw_k_shot
-    from schemas.config import RunConfig
+    from flows.config import RunConfig
     from stages.adversarial_validation import validate
     from stages.ingest import ingest
     from stages.pipeline import run_pipeline

@@ -77,7 +77,7 @@ def curate(
     """Run the curate flow (ingest, clean, augment, adapt, validate) and print where the outputs are."""
     from experiments.sampling import SamplingError
     from flows.preflight import preflight
-    from schemas.config import ConfigError, RunConfig
+    from flows.config import ConfigError, RunConfig
 
     run_config = RunConfig.load(config)
     per_class = run_config.labeled_per_class
@@ -138,7 +138,7 @@ def experiment(
 ):
     """Few-shot experiment: raw vs curated data, ablations and reference arms, several seeds, CIs."""
     from flows.preflight import preflight
-    from schemas.config import ConfigError, RunConfig
+    from flows.config import ConfigError, RunConfig
 
     overrides: dict = {"experiment": {}}
     if k:
@@ -203,7 +203,7 @@ def robustness(
 ):
     """Attack the raw and the curated model with a TextAttack recipe; write robustness_<dataset>.jsonl."""
     from flows.preflight import preflight
-    from schemas.config import RunConfig
+    from flows.config import RunConfig
 
     section = {key: value for key, value in {"ks": list(k) if k else None, "seeds": list(range(seeds)) if seeds is not None else None,
                                              "sample": sample, "recipe": recipe}.items() if value is not None}
@@ -232,7 +232,7 @@ def export(
 
     from flows.preflight import check_export_target
     from flows.run_folder import RunFolder
-    from schemas.config import ConfigError
+    from flows.config import ConfigError
     from stages.export import to_hf_dataset
 
     folder = RunFolder(run_dir)
@@ -250,7 +250,7 @@ def export(
 def refresh(config: Path = typer.Option(..., "--config", "-c", help="run configuration with a refresh: section")):
     """Process only new or changed files of refresh.input_dir, merge, and curate (a Prefect flow)."""
     from flows.preflight import check_inputs
-    from schemas.config import ConfigError, RunConfig
+    from flows.config import ConfigError, RunConfig
     from stages.ingest import SourceConfig
 
     run_config = RunConfig.load(config)
@@ -285,7 +285,7 @@ def refresh(config: Path = typer.Option(..., "--config", "-c", help="run configu
 def serve(config: Path = typer.Option(..., "--config", "-c", help="run configuration with a schedule: section")):
     """Serve the scheduled flows as Prefect deployments (starts a local Prefect server if PREFECT_API_URL is unset)."""
     from flows.serve import serve_scheduled
-    from schemas.config import ConfigError, RunConfig
+    from flows.config import ConfigError, RunConfig
 
     run_config = RunConfig.load(config)
     if run_config.schedule is None:
@@ -301,7 +301,7 @@ def serve(config: Path = typer.Option(..., "--config", "-c", help="run configura
 def report(run_dir: Path = typer.Argument(..., help="a run folder written by `pdap curate` or `pdap experiment`")):
     """(Re)write the run folder's self-contained data-quality report, report.html."""
     from flows.quality_report import write_report
-    from schemas.config import ConfigError
+    from flows.config import ConfigError
 
     if not (run_dir / "stats").is_dir():
         raise ConfigError(f"{run_dir}: not a pdap run folder (no stats/ in it)")

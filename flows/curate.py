@@ -27,7 +27,7 @@ from flows.report_funnel import STAGES, funnel, funnel_row
 from model_hooks.embedder import DEFAULT_BACKEND
 from flows.run_folder import RunFolder, atomic_write_parquet, open_run
 from flows.shards import augment_shard_task, clean_shard_task, embed_shard_task, read_children, read_cleaned_shard, write_shards
-from schemas.config import RunConfig
+from flows.config import RunConfig
 from schemas.files import atomic_write_json
 from schemas.rows import Split, column_values, conform_rows, empty_rows
 from stages.augmenters import AUGMENTER_NAMES

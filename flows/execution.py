@@ -8,7 +8,7 @@ from typing import Iterator
 
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from schemas.config import ExecutionConfig
+from flows.config import ExecutionConfig
 
 
 def task_runner_for(execution: ExecutionConfig):

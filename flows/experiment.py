@@ -18,7 +18,7 @@ from experiments.runner import run_cell
 from experiments.sampling import check_classes
 from flows.curate import ingest_task, report_task, run_labels, start_run
 from flows.progress import progress_bar
-from schemas.config import RunConfig
+from flows.config import RunConfig
 from schemas.files import atomic_write_json
 
 EMBEDDING_MODELS = {"head", "frozen_lr", "tuned_lr", "name_prior"}

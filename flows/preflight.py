@@ -12,7 +12,7 @@ from collections import Counter
 from pathlib import Path
 
 from flows.run_folder import BOUNDARY_FILES
-from schemas.config import ConfigError, RunConfig
+from flows.config import ConfigError, RunConfig
 from stages.ingest import ColumnMapping, SourceConfig, check_source, ingest
 
 

@@ -20,7 +20,7 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
 from flows.refresh_state import Generation, RefreshLocked, RefreshState, file_digest
-from schemas.config import RunConfig
+from flows.config import RunConfig
 from schemas.rows import REJECT_SCHEMA, conform_rows, content_id
 from stages.cleaning import clean
 from stages.ingest import ColumnMapping, SourceConfig, ingest

@@ -15,7 +15,7 @@ from experiments.report import merge_records
 from experiments.robustness import robustness_cell
 from flows.curate import ingest_task, run_labels, start_run
 from flows.progress import progress_bar
-from schemas.config import RunConfig
+from flows.config import RunConfig
 from schemas.files import atomic_write_bytes
 
 RECORD_KEY = ("dataset", "trainer", "model", "recipe", "k", "seed")

@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from flows import servers
-from schemas.config import ConfigError
+from flows.config import ConfigError
 from schemas.files import atomic_write_bytes, atomic_write_json
 
 

@@ -131,7 +131,7 @@ def _exit_with_parent(parent: int) -> None:
 
 
 if __name__ == "__main__":
-    from schemas.config import RunConfig
+    from flows.config import RunConfig
 
     _exit_with_parent(int(sys.argv[2]))
     sys.exit(_serve_here(RunConfig.load(sys.argv[1])))

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import csv
+from pathlib import Path
+
 import pyarrow as pa
 
 from schemas.rows import conform_rows, content_id
@@ -20,3 +23,18 @@ def make_rows(*rows: tuple) -> pa.Table:
             }
         )
     )
+
+
+def write_tiny_run(folder: Path, rows: list[tuple[str, str]]) -> Path:
+    """A CSV of (abstract, condition) rows and a curate config reading it, in `folder`; returns the config path."""
+    with (folder / "rows.csv").open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["abstract", "condition"])
+        writer.writerows(rows)
+    config = folder / "run.yaml"
+    config.write_text(
+        "name: tiny\nruns_dir: runs\ningest:\n  sources:\n    - path: rows.csv\n  columns: {text: abstract, label: condition}\n"
+        "  labels: [cardio, neuro, digestive]\n",
+        encoding="utf-8",
+    )
+    return config

@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 from flows.cli import app
 from flows.cli_errors import BUG, exit_code, one_line
 from flows.run_folder import RunFolder
-from schemas.config import RunConfig
+from flows.config import RunConfig
 from schemas.rows import conform_rows, empty_rejects
 
 PDAP = str(Path(sys.executable).with_name("pdap"))

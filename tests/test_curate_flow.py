@@ -1,6 +1,5 @@
 """A real Prefect run (temporary local server) of the curate flow on a tiny CSV."""
 
-import csv
 import json
 import os
 import subprocess
@@ -10,9 +9,10 @@ import pyarrow.parquet as pq
 import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+from row_fixtures import write_tiny_run
 
 from flows.curate import curate_flow
-from schemas.config import RunConfig
+from flows.config import RunConfig
 
 pytestmark = pytest.mark.slow
 
@@ -29,19 +29,7 @@ ROWS = [
 
 @pytest.fixture
 def config_file(tmp_path):
-    data = tmp_path / "rows.csv"
-    with data.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["abstract", "condition"])
-        writer.writerows(ROWS)
-    config = tmp_path / "run.yaml"
-    config.write_text(
-        "name: tiny\nruns_dir: runs\n"
-        "ingest:\n  sources:\n    - path: rows.csv\n  columns: {text: abstract, label: condition}\n"
-        "  labels: [cardio, neuro, digestive]\n",
-        encoding="utf-8",
-    )
-    return config
+    return write_tiny_run(tmp_path, ROWS)
 
 
 def test_curate_flow_writes_the_run_folder_and_is_deterministic(config_file):

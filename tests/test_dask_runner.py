@@ -7,7 +7,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from flows.curate import curate_flow
-from schemas.config import RunConfig
+from flows.config import RunConfig
 from stages.ingest import is_eval_text
 
 pytestmark = pytest.mark.slow
@@ -68,7 +68,7 @@ def test_a_dask_run_on_a_local_cluster_gives_the_rows_of_a_single_process_run(tm
 
 
 def test_execution_settings_reject_an_address_without_the_dask_runner(tmp_path, request):
-    from schemas.config import ConfigError
+    from flows.config import ConfigError
 
     with pytest.raises(ConfigError, match="address is only used with runner: dask"):
         _config(tmp_path, request.config.rootpath, {"runner": "local", "address": "tcp://127.0.0.1:8786"})
@@ -83,7 +83,7 @@ def test_local_dask_workers_run_one_polars_thread_each_and_the_limit_stays_out_o
     from prefect import flow, task
 
     from flows.execution import run_on_runner
-    from schemas.config import ExecutionConfig
+    from flows.config import ExecutionConfig
 
     pool_size = task(pl.thread_pool_size)
 

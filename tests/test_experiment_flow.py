@@ -7,7 +7,7 @@ import pytest
 
 from experiments.sampling import SamplingError
 from flows.experiment import experiment_flow
-from schemas.config import RunConfig
+from flows.config import RunConfig
 from stages.augmenters import AUGMENTER_NAMES
 
 pytestmark = pytest.mark.slow

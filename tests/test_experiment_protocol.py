@@ -77,7 +77,7 @@ def test_macro_f1_counts_every_class():
 
 def test_pipeline_memo_reuses_stage_prefixes_and_changes_nothing(monkeypatch):
     import stages.pipeline as pipeline
-    from schemas.config import RunConfig
+    from flows.config import RunConfig
 
     rows = make_rows(*[(f"Patients with condition {i} were treated in clinic {i % 3} for several weeks.", "ab"[i % 2], "labeled") for i in range(8)])
     config = RunConfig.model_validate({"ingest": {"sources": [{"path": "x.csv"}]}, "augmentation": {"enabled": False},

@@ -22,18 +22,6 @@ FORBIDDEN = {
     "experiments": {"flows"},
 }
 
-# Import edges allowed for now, until the change named beside each lands.
-KNOWN_CYCLES: set[frozenset[str]] = set()
-KNOWN_LAYER_BREAKS = {
-    # schemas/config.py assembles every stage's settings into RunConfig, so it sits above stages and
-    # experiments; moving it up (to flows/) removes these.
-    ("schemas.config", "experiments.config"),
-    ("schemas.config", "stages.cleaning"),
-    ("schemas.config", "stages.domain_adaptation"),
-    ("schemas.config", "stages.ingest"),
-    ("schemas.config", "stages.semantic_augmentation"),
-    ("schemas.config", "stages.validation_checks"),
-}
 
 
 def module_name(path: Path) -> str:
@@ -108,11 +96,7 @@ def test_find_cycle_reports_the_cycle():
 
 
 def test_no_import_cycles():
-    graph = {
-        module: {target for target in targets if frozenset({module, target}) not in KNOWN_CYCLES}
-        for module, targets in import_graph().items()
-    }
-    cycle = find_cycle(graph)
+    cycle = find_cycle(import_graph())
     assert cycle is None, "import cycle: " + " -> ".join(cycle)
 
 
@@ -121,6 +105,6 @@ def test_dependencies_point_down_the_layers():
         (module, target)
         for module, targets in import_graph().items()
         for target in targets
-        if target.split(".")[0] in FORBIDDEN.get(module.split(".")[0], ()) and (module, target) not in KNOWN_LAYER_BREAKS
+        if target.split(".")[0] in FORBIDDEN.get(module.split(".")[0], ())
     )
     assert not broken, "imports against the layers: " + ", ".join(f"{module} -> {target}" for module, target in broken)

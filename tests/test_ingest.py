@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from schemas.config import ConfigError, RunConfig
+from flows.config import ConfigError, RunConfig
 from schemas.rows import ROW_SCHEMA, content_id
 from stages.cleaning import CleaningConfig, clean
 from stages.export import to_hf_dataset

@@ -1,6 +1,5 @@
 """Server and run-folder lifecycle: a SIGKILLed run is cleaned up by the next one, run ids are not reused."""
 
-import csv
 import json
 import os
 import signal
@@ -10,6 +9,7 @@ import time
 
 import psutil
 import pytest
+from row_fixtures import write_tiny_run
 
 from flows import servers
 from flows.run_folder import RunFolder, RunIdInUse, check_run_id, open_run
@@ -22,20 +22,6 @@ ROWS = [
     ("Migraine frequency fell after prophylactic treatment with a beta blocker in adults.", "neuro"),
     ("Epileptic seizures in children were controlled with a new anticonvulsant drug.", "neuro"),
 ]
-
-
-def _config(tmp_path):
-    with (tmp_path / "rows.csv").open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["abstract", "condition"])
-        writer.writerows(ROWS)
-    config = tmp_path / "run.yaml"
-    config.write_text(
-        "name: tiny\nruns_dir: runs\ningest:\n  sources:\n    - path: rows.csv\n  columns: {text: abstract, label: condition}\n"
-        "  labels: [cardio, neuro, digestive]\n",
-        encoding="utf-8",
-    )
-    return config
 
 
 @pytest.fixture
@@ -104,7 +90,7 @@ def _wait_for(condition, process, timeout_s: float = 240) -> None:
 
 
 def test_a_sigkilled_curate_leaves_a_server_and_a_partial_folder_that_the_next_run_cleans_up(tmp_path):
-    config = _config(tmp_path)
+    config = write_tiny_run(tmp_path, ROWS)
     victim = RunFolder(tmp_path / "runs" / "victim")
     run = subprocess.Popen([*PDAP, "curate", "--config", str(config), "--run-id", "victim"], stdout=subprocess.DEVNULL,
                            stderr=subprocess.DEVNULL)
@@ -136,7 +122,7 @@ def test_a_sigkilled_curate_leaves_a_server_and_a_partial_folder_that_the_next_r
 
 
 def test_reusing_the_run_id_of_a_completed_run_exits_2_and_keeps_it(tmp_path):
-    config = _config(tmp_path)
+    config = write_tiny_run(tmp_path, ROWS)
     done = open_run(tmp_path / "runs", "done")
     (done.root / "summary.json").write_text('{"kept": true}', encoding="utf-8")
     done.finish()

@@ -14,7 +14,7 @@ from flows.curate import curate_flow
 from flows.quality_report import SECTIONS, build_report
 from flows.report_diff import word_diff
 from flows.report_run import BACKEND_NOTE
-from schemas.config import RunConfig
+from flows.config import RunConfig
 from stages.validation_checks import CheckFailed
 
 pytestmark = pytest.mark.slow

@@ -16,7 +16,7 @@ import pytest
 
 from flows.refresh import refresh_flow
 from flows.refresh_state import RefreshState
-from schemas.config import RunConfig
+from flows.config import RunConfig
 
 pytestmark = pytest.mark.slow
 PDAP = [sys.executable, "-m", "flows.cli"]

@@ -9,7 +9,7 @@ from experiments.runner import scored_eval_rows
 from experiments.self_tuning import GATED_STAGES, InnerScores, Tuning, calibrated, inner_folds, tune_pipeline
 from model_hooks.trainers import L2_GRID, choose_head_l2, make_trainer, stratified_folds
 from row_fixtures import make_rows
-from schemas.config import RunConfig
+from flows.config import RunConfig
 from stages.domain_adaptation import limit_pseudo_labels
 from stages.ingest import eval_part
 
