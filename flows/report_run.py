@@ -100,6 +100,10 @@ def run_metadata(folder: RunFolder) -> list[tuple[str, str]]:
     fields.append(("runner", (config.get("execution") or {}).get("runner", "not recorded")))
     recorded = _read_json(folder.root / "summary.json").get("embedding_backend")
     fields.append(("embedding backend", recorded or f"{DEFAULT_BACKEND} {BACKEND_NOTE}"))
-    commit, dirty = git_commit(), git_dirty()
-    fields.append(("code commit", f"{commit or 'unknown'}{' with uncommitted changes' if dirty else ''} (when this report was written)"))
+    status = _read_json(folder.root / "status.json")
+    if "git_commit" in status:  # recorded as the run started
+        commit, dirty, when = status["git_commit"], status["git_dirty"], "as the run started"
+    else:
+        commit, dirty, when = git_commit(), git_dirty(), "when this report was written"
+    fields.append(("code commit", f"{commit or 'unknown'}{' with uncommitted changes' if dirty else ''} ({when})"))
     return fields

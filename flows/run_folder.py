@@ -19,6 +19,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from experiments.provenance import git_commit, git_dirty
 from flows import servers
 from flows.config import ConfigError
 from schemas.files import atomic_write_bytes, atomic_write_json
@@ -172,7 +173,8 @@ def _claim(root: Path, server: dict | None) -> RunFolder:
     shutil.rmtree(root, ignore_errors=True)
     root.mkdir(parents=True)
     folder = RunFolder(root)
-    atomic_write_json(folder.status_path, {"state": "running", "started": _now(), "owner": servers.identity(), "server": server})
+    atomic_write_json(folder.status_path, {"state": "running", "started": _now(), "owner": servers.identity(), "server": server,
+                                           "git_commit": git_commit(), "git_dirty": git_dirty()})
     _unfinished.add(root)
     return folder
 

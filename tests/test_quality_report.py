@@ -109,7 +109,8 @@ def test_run_metadata(run_folder):
     assert f"<td>{inputs / 'rows.csv'}; {inputs / 'eval.csv'} (split: eval)</td>" in run
     backend = json.loads((run_folder / "summary.json").read_text(encoding="utf-8"))["embedding_backend"]
     assert f"<td>{backend} {BACKEND_NOTE}</td>" in run and f"<td>{backend}</td>" in build_report(run_folder)
-    assert re.search(r"<td>[0-9a-f]{7,}", run) or "<td>unknown" in run  # the commit
+    status = json.loads((run_folder / "status.json").read_text(encoding="utf-8"))
+    assert f"<td>{status['git_commit'] or 'unknown'}" in run and "(as the run started)</td>" in run  # the commit recorded at the start
     splits = pq.read_table(run_folder / "40_validated.parquet", columns=["split"]).column("split").to_pylist()
     assert f'<tr><td>eval</td><td class="num">{splits.count("eval")}</td>' in run  # eval rows are all originals
     assert "<details><summary>Configuration (config.json)</summary>" in run and "min_similarity" in run
