@@ -21,9 +21,9 @@ held-out rows:
 - `op:<name>`: with augmentation on, an op whose rows lower the chosen pipeline's log-loss;
 - `pseudo_cap:<m>x`: with pseudo-labels on, keep at most m x a class's labeled originals of them (the
   most confident) where that lowers the log-loss below the configured cap's;
-- `curation`: the chosen pipeline is used only where the whole 95% interval of its log-loss change
-  against the raw rows is below zero; otherwise curated = raw. Curation that cannot show a clear
-  gain on the training rows is not risked on the user's data.
+- `curation`: the chosen pipeline is used only where it has the lower loss than the raw rows;
+  otherwise curated = raw. Pseudo-labeled rows train at half weight (`schemas.rows.family_keys`), so
+  a gain the inner folds cannot resolve is shrunk rather than risked or dropped (docs/protocol.md).
 `clean` always runs: it removes eval leaks and label conflicts, which no accuracy figure may overrule.
 """
 
@@ -163,14 +163,13 @@ class InnerScores:
         return ((float(loss.mean()), float(np.quantile(losses, 0.025)), float(np.quantile(losses, 0.975))),
                 (full_f1, float(np.quantile(f1, 0.025)), float(np.quantile(f1, 0.975))))
 
-    def decide(self, name: str, variant: str, baseline: str, confident: bool = False) -> Decision:
-        """On where `variant` has the lower held-out loss than `baseline` (with `confident`: where the whole
-        95% interval of the change is below zero); a variant whose pipeline could not run on a fold (too few
-        rows for a stage) loses to one that could."""
+    def decide(self, name: str, variant: str, baseline: str) -> Decision:
+        """On where `variant` has the lower held-out loss than `baseline`; a variant whose pipeline could
+        not run on a fold (too few rows for a stage) loses to one that could."""
         if variant not in self.probabilities or baseline not in self.probabilities:
             return Decision(name, variant in self.probabilities)
         loss, f1 = self.compare(variant, baseline)
-        return Decision(name, (loss[2] if confident else loss[0]) < 0, loss, f1)
+        return Decision(name, loss[0] < 0, loss, f1)
 
 
 def tune_pipeline(rows: pa.Table, config, labels: list[str], seed: int, head, n_folds: int, memo: dict | None = None) -> Tuning:
@@ -251,7 +250,7 @@ def tune_pipeline(rows: pa.Table, config, labels: list[str], seed: int, head, n_
         chosen, cap_decisions = _choose_pseudo_cap(scores, score, chosen, config.domain.pseudo_cap_multiple,
                                                    lambda fold, skip=chosen.skip: curated_rows(fold, skip))
         decisions += cap_decisions
-    decisions.append(scores.decide("curation", "chosen", "raw", confident=True))
+    decisions.append(scores.decide("curation", "chosen", "raw"))
     if not decisions[-1].on:
         return Tuning(skip=frozenset(GATED_STAGES), curate=False, decisions=decisions, inner_rows=len(true))
     return replace(chosen, curate=True, decisions=decisions, inner_rows=len(true))

@@ -94,11 +94,32 @@ def column_values(rows: pa.Table, name: str) -> np.ndarray:
     return np.asarray(rows.column(name).to_pylist(), dtype=object)
 
 
+PSEUDO_LABELS_PER_UNIT = 2  # pseudo-labeled rows that share one unit of training weight (docs/protocol.md)
+
+
 def family_keys(rows: pa.Table) -> list[str]:
-    """The family of each row: an augmented child belongs to its parent's, any other row is its own."""
-    return [parent if origin == Origin.AUGMENTED.value and parent is not None else row_id
-            for row_id, origin, parent in zip(rows.column("id").to_pylist(), rows.column("origin").to_pylist(),
-                                              rows.column("parent_id").to_pylist())]
+    """The family of each row, the unit of training weight: an augmented child belongs to its parent's;
+    pseudo-labeled rows of a class, in id order, share one family per PSEUDO_LABELS_PER_UNIT rows (a
+    machine's label counts for less than a person's); any other row is its own."""
+    ids, origins = rows.column("id").to_pylist(), rows.column("origin").to_pylist()
+    parents, labels = rows.column("parent_id").to_pylist(), rows.column("label").to_pylist()
+    pseudo_rank: dict[int, int] = {}
+    by_label: dict[str, list[tuple[str, int]]] = {}
+    for position, (row_id, origin, label) in enumerate(zip(ids, origins, labels)):
+        if origin == Origin.PSEUDO_LABELED.value:
+            by_label.setdefault(label, []).append((row_id, position))
+    for members in by_label.values():
+        for rank, (_, position) in enumerate(sorted(members)):
+            pseudo_rank[position] = rank
+    keys = []
+    for position, (row_id, origin, parent, label) in enumerate(zip(ids, origins, parents, labels)):
+        if origin == Origin.AUGMENTED.value and parent is not None:
+            keys.append(parent)
+        elif position in pseudo_rank:
+            keys.append(f"pseudo\x1f{label}\x1f{pseudo_rank[position] // PSEUDO_LABELS_PER_UNIT}")
+        else:
+            keys.append(row_id)
+    return keys
 
 
 def weights_of_families(keys: list[str]) -> np.ndarray:
@@ -112,8 +133,8 @@ def family_weights(rows: pa.Table) -> np.ndarray:
 
     An augmented child is a variant of its parent, not an independent example; counted at full
     weight, children outvote the originals and weaken a regulariser scaled by the number of rows.
-    Original and pseudo-labeled rows without children weigh 1 each; a family of one parent and
-    four children weighs 0.2 per row. Children whose parent is not in `rows` share one unit per
+    Original rows without children weigh 1 each, pseudo-labeled rows 1 / PSEUDO_LABELS_PER_UNIT; a
+    family of one parent and four children weighs 0.2 per row. Children whose parent is not in `rows` share one unit per
     missing parent.
     """
     return weights_of_families(family_keys(rows))

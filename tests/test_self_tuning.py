@@ -6,7 +6,7 @@ import pyarrow.compute as pc
 import pytest
 
 from experiments.runner import scored_eval_rows
-from experiments.self_tuning import GATED_STAGES, InnerScores, Tuning, calibrated, inner_folds, tune_pipeline
+from experiments.self_tuning import GATED_STAGES, Tuning, calibrated, inner_folds, tune_pipeline
 from model_hooks.trainers import L2_GRID, choose_head_l2, make_trainer, stratified_folds
 from row_fixtures import make_rows
 from flows.config import RunConfig
@@ -108,9 +108,7 @@ def test_tuning_never_reads_eval_rows_and_records_every_decision():
     for decision in tuning.decisions:
         change, low, high = decision.log_loss
         assert low <= change <= high
-        if decision.name == "curation":  # a clear gain: the whole interval below zero
-            assert decision.on == (high < 0)
-        elif not decision.name.startswith("pseudo_cap:"):  # pseudo_cap: on = the cap chosen among several
+        if not decision.name.startswith("pseudo_cap:"):  # pseudo_cap: on = the cap chosen among several
             assert decision.on == (change < 0)
         assert decision.describe().startswith(f"{decision.name}: {'on' if decision.on else 'off'}, inner log-loss")
     assert tuning.inner_rows == 24
@@ -208,28 +206,6 @@ def test_calibrated_loss_ignores_how_sure_a_variant_is_but_not_how_well_it_ranks
     assert calibrated(shuffled, true).mean() > calibrated(soft, true).mean() + 0.2
 
 
-def test_curation_needs_a_clear_gain_while_a_stage_needs_only_a_lower_loss():
-    true = np.tile([0, 1], 30)
-
-    def probabilities(of_true: np.ndarray) -> np.ndarray:
-        table = np.empty((60, 2))
-        table[np.arange(60), true], table[np.arange(60), 1 - true] = of_true, 1 - of_true
-        return table
-
-    raw = np.full(60, 0.7)
-    raw[:15] = 0.4  # 15 rows wrong
-    slightly, clearly = raw.copy(), raw.copy()
-    slightly[:3], slightly[20] = 0.7, 0.4  # 3 rows put right, 1 put wrong
-    clearly[:12] = 0.7  # 12 rows put right
-    scores = InnerScores(true, 2, seed=0)
-    for name, of_true in (("raw", raw), ("slightly", slightly), ("clearly", clearly)):
-        scores.probabilities[name] = probabilities(of_true)
-    assert scores.decide("stage", "slightly", "raw").on
-    decision = scores.decide("curation", "slightly", "raw", confident=True)
-    assert decision.log_loss[0] < 0 < decision.log_loss[2] and not decision.on
-    assert scores.decide("curation", "clearly", "raw", confident=True).on
-
-
 def test_pseudo_label_cap_keeps_the_most_confident_per_class():
     rows = make_rows(*[(f"labeled {label} {i}", label, "labeled") for label in ("a", "b") for i in range(2)],
                      *[(f"pool {i}", None, "unlabeled") for i in range(8)])
@@ -247,3 +223,22 @@ def test_pseudo_label_cap_keeps_the_most_confident_per_class():
     assert sorted(pseudo) == [("a", 0.8), ("a", 0.9), ("b", 0.4)]
     assert kept.num_rows == n - 3
     assert Tuning(pseudo_cap=1.0).apply(rows).num_rows == kept.num_rows and Tuning().apply(rows).num_rows == n
+
+
+def test_pseudo_labeled_rows_train_at_half_weight_and_children_share_their_parents_unit():
+    from schemas.rows import PSEUDO_LABELS_PER_UNIT, family_keys, weights_of_families
+
+    rows = make_rows(("original a", "a", "labeled"), ("pseudo a one", "a", "labeled"), ("pseudo a two", "a", "labeled"),
+                     ("pseudo a three", "a", "labeled"), ("pseudo b one", "b", "labeled"), ("child of original a", "a", "labeled"))
+    ids = rows.column("id").to_pylist()
+    origin = ["original", "pseudo_labeled", "pseudo_labeled", "pseudo_labeled", "pseudo_labeled", "augmented"]
+    parent = [None, None, None, None, None, ids[0]]
+    for name, values in (("origin", origin), ("parent_id", parent)):
+        field = rows.schema.field(name)
+        rows = rows.set_column(rows.schema.get_field_index(name), field, pa.array(values, field.type))
+    weights = weights_of_families(family_keys(rows))
+    assert PSEUDO_LABELS_PER_UNIT == 2
+    assert weights[0] == weights[5] == 0.5  # a parent and its child share one unit
+    assert sorted(weights[1:4].tolist()) == [0.5, 0.5, 1.0]  # class a: a pair, then the odd one alone
+    assert weights[4] == 1.0  # pairs form within a class only
+    assert family_keys(rows.take([3, 2, 1, 0, 4, 5])) == [family_keys(rows)[i] for i in (3, 2, 1, 0, 4, 5)]  # by id, not position
