@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -68,7 +69,7 @@ def test_provenance_names_the_run_the_machine_and_the_commit():
     head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=harness.ROOT, capture_output=True, text=True).stdout.strip()
     assert fields["git_commit"] == head and isinstance(fields["git_dirty"], bool)
     first, second = harness.provenance()["run_id"], harness.provenance()["run_id"]
-    assert first != second and len(first) == 12 and int(first, 16) >= 0
+    assert first != second and re.fullmatch(r"[0-9a-f]{12}", first)
 
 
 def test_timed_measures_the_block_even_when_it_raises():
