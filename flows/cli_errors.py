@@ -23,7 +23,7 @@ OK, CONTRACT_FAILED, BAD_INPUT, LOCKED, BUG, INTERRUPTED = 0, 1, 2, 3, 70, 130
 EXIT_CODES = {
     "ContractViolation": CONTRACT_FAILED,
     "ConfigError": BAD_INPUT, "InputError": BAD_INPUT, "SamplingError": BAD_INPUT, "ResourceMissing": BAD_INPUT,
-    "CheckFailed": BAD_INPUT, "ClickException": BAD_INPUT, "Unavailable": BAD_INPUT,
+    "CheckFailed": BAD_INPUT, "ClickException": BAD_INPUT, "Unavailable": BAD_INPUT, "RunIdInUse": BAD_INPUT,
     "RefreshLocked": LOCKED,
 }
 

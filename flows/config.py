@@ -100,6 +100,8 @@ class RunConfig(StrictModel):
             raw = tomllib.loads(text) if path.suffix == ".toml" else yaml.safe_load(text)
         except (yaml.YAMLError, tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
             raise ConfigError(f"{path}: cannot parse ({str(error).splitlines()[0]})") from None
+        except OSError as error:
+            raise ConfigError(f"{path}: cannot read ({error.strerror or error})") from None
         if not isinstance(raw, dict):
             raise ConfigError(f"{path}: the top level must be a mapping of settings")
         raw = _merge(raw, overrides or {})

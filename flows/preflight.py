@@ -12,6 +12,7 @@ from collections import Counter
 from pathlib import Path
 
 from flows.run_folder import BOUNDARY_FILES
+from experiments.sampling import SamplingError, check_classes
 from flows.config import ConfigError, RunConfig
 from stages.ingest import ColumnMapping, SourceConfig, check_source, ingest
 
@@ -31,14 +32,11 @@ def preflight(config: RunConfig, draws: dict[str, list[int]] | None = None) -> N
     check_inputs(config.ingest.sources, config.ingest.columns)
     if draws and config.ingest.sources:
         counts = labeled_pool(config)
-        if len(counts) < 2:
-            raise ConfigError(f"{next(iter(draws))}: a classification run needs at least 2 classes with labeled rows; "
-                              f"the pool has {counts}")
-        smallest = min(counts, key=lambda label: (counts[label], label))
         for where, ks in draws.items():
-            if max(ks) > counts[smallest]:
-                raise ConfigError(f"{where}: {max(ks)} examples per class requested, but the labeled pool has only "
-                                  f"{counts[smallest]} of class {smallest!r} after ingest; the largest feasible value is {counts[smallest]}")
+            try:
+                check_classes(counts, max(ks))
+            except SamplingError as error:
+                raise ConfigError(f"{where}: {error} (after ingest)") from None
 
 
 def labeled_pool(config: RunConfig) -> dict[str, int]:

@@ -21,11 +21,10 @@ import pyarrow.parquet as pq
 
 from experiments.provenance import git_commit, git_dirty
 from flows import servers
-from flows.config import ConfigError
 from schemas.files import atomic_write_bytes, atomic_write_json
 
 
-class RunIdInUse(ConfigError):
+class RunIdInUse(ValueError):
     """The folder of a run id holds a completed or running run; only a failed or interrupted one is replaced."""
 
 
@@ -122,9 +121,8 @@ def _owned_by_another_live_process(status: dict) -> bool:
     return bool(owner) and owner.get("pid") != os.getpid() and servers.alive(owner)
 
 
-def mark_interrupted_runs(runs_dir: Path) -> list[RunFolder]:
+def mark_interrupted_runs(runs_dir: Path) -> None:
     """Mark failed every run in `runs_dir` whose owner died while it was running; stop its Prefect server."""
-    marked = []
     for root in sorted(runs_dir.iterdir()) if runs_dir.is_dir() else []:
         folder = RunFolder(root)
         status = folder.status() if root.is_dir() else None
@@ -133,8 +131,6 @@ def mark_interrupted_runs(runs_dir: Path) -> list[RunFolder]:
         if status.get("server"):
             servers.stop_server(status["server"])
         folder.mark_failed("interrupted", f"pid {status['owner']['pid']} ended while the run was running")
-        marked.append(folder)
-    return marked
 
 
 @contextmanager

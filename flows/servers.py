@@ -20,6 +20,8 @@ from pathlib import Path
 
 import psutil
 
+from schemas.files import atomic_write_json
+
 STOP_WAIT_S = 10
 exit_signal: int | None = None  # the signal that made this process exit, once one has
 _recorded: dict[int, dict] = {}  # server PID -> its identity, for the servers this process recorded
@@ -86,10 +88,7 @@ def record_server(pid: int, group: bool = False) -> dict:
     """Record that this process owns the Prefect server `pid`; the record goes when this process exits."""
     entry = {"server": identity(pid), "group": group, "owner": identity()}
     path = registry() / f"{pid}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_text(json.dumps(entry), encoding="utf-8")
-    os.replace(temporary, path)
+    atomic_write_json(path, entry)
     atexit.register(path.unlink, missing_ok=True)
     _recorded[pid] = entry["server"]
     return entry["server"]
@@ -123,9 +122,8 @@ def _raise_exit(signum, frame):
     raise SystemExit(128 + signum)
 
 
-def stop_orphaned_servers() -> list[int]:
-    """Stop every recorded server whose owner is dead; drop their records. Returns the PIDs stopped."""
-    stopped = []
+def stop_orphaned_servers() -> None:
+    """Stop every recorded server whose owner is dead; drop their records."""
     for path in sorted(registry().glob("*.json")) if registry().is_dir() else []:
         try:
             entry = json.loads(path.read_text(encoding="utf-8"))
@@ -133,7 +131,5 @@ def stop_orphaned_servers() -> list[int]:
             continue  # being written or removed right now
         if alive(entry["owner"]):
             continue
-        if stop_server(entry["server"], entry.get("group", False)):
-            stopped.append(entry["server"]["pid"])
+        stop_server(entry["server"], entry.get("group", False))
         path.unlink(missing_ok=True)
-    return stopped

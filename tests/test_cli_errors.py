@@ -97,15 +97,15 @@ def test_a_missing_column_is_named_with_the_columns_present(tmp_path):
 def test_labeled_per_class_beyond_the_pool_names_the_key_and_the_largest_value(tmp_path):
     write_csv(tmp_path / "in.csv", TEXTS)
     line = fails("curate", "-c", config(tmp_path, "in.csv", "labeled_per_class: 30\n"))
-    assert line.startswith(f"error: {tmp_path / 'run.yaml'}: labeled_per_class: 30 examples per class requested")
-    assert line.endswith("the largest feasible value is 6")
+    assert line.startswith(f"error: {tmp_path / 'run.yaml'}: labeled_per_class: k=30 examples per class requested")
+    assert line.endswith("the largest feasible k is 6 (after ingest)")
 
 
 def test_experiment_ks_beyond_the_pool_name_the_key(tmp_path):
     write_csv(tmp_path / "in.csv", TEXTS)
     run = config(tmp_path, "in.csv", "experiment:\n  ks: [2, 9]\n")
-    assert fails("experiment", "-c", run).startswith(f"error: {run}: experiment.ks: 9 examples per class requested")
-    assert fails("experiment", "-c", run, "--k", 7).startswith("error: --k: 7 examples per class")
+    assert fails("experiment", "-c", run).startswith(f"error: {run}: experiment.ks: k=9 examples per class requested")
+    assert fails("experiment", "-c", run, "--k", 7).startswith("error: --k: k=7 examples per class")
 
 
 @pytest.mark.slow
