@@ -145,13 +145,17 @@ class InnerScores:
         self.true = true
         self.n_classes = n_classes
         self.probabilities: dict[str, np.ndarray] = {}
+        self._losses: dict[str, np.ndarray] = {}
         rng = np.random.default_rng(seed)
         self.samples = rng.integers(0, len(true), size=(BOOTSTRAP_SAMPLES, len(true)))
 
     def log_loss(self, variant: str) -> np.ndarray:
         """Per held-out row: the negative log-probability of its true class, after the variant's own
-        temperature (`calibrated`), so a variant is not judged by how sure it is but by how well it ranks."""
-        return calibrated(self.probabilities[variant], self.true)
+        temperature (`calibrated`), so a variant is not judged by how sure it is but by how well it ranks.
+        Computed once per variant (a variant's probabilities are set once)."""
+        if variant not in self._losses:
+            self._losses[variant] = calibrated(self.probabilities[variant], self.true)
+        return self._losses[variant]
 
     def compare(self, variant: str, baseline: str) -> tuple[tuple[float, float, float], tuple[float, float, float]]:
         """(log-loss change, macro-F1 change in points) of `variant` over `baseline`, each with a 95% bootstrap interval."""
@@ -245,31 +249,34 @@ def tune_pipeline(rows: pa.Table, config, labels: list[str], seed: int, head, n_
     if chosen.skip == frozenset(GATED_STAGES):
         decisions.append(Decision("curation", False))
         return Tuning(skip=chosen.skip, curate=False, decisions=decisions, inner_rows=len(true))
-    score("chosen", lambda fold: chosen.apply(curated_rows(fold, chosen.skip)), warm_from=variant(skip))
+    winner = variant(skip)
+    if chosen.dropped_ops:
+        winner = "chosen"
+        score(winner, lambda fold: chosen.apply(curated_rows(fold, chosen.skip)), warm_from=variant(skip))
     if "adapt" not in chosen.skip and config.domain.pseudo_label and config.domain.pseudo_per_class is None:
-        chosen, cap_decisions = _choose_pseudo_cap(scores, score, chosen, config.domain.pseudo_cap_multiple,
-                                                   lambda fold, skip=chosen.skip: curated_rows(fold, skip))
+        chosen, winner, cap_decisions = _choose_pseudo_cap(scores, score, chosen, winner, config.domain.pseudo_cap_multiple,
+                                                           lambda fold, skip=chosen.skip: curated_rows(fold, skip))
         decisions += cap_decisions
-    decisions.append(scores.decide("curation", "chosen", "raw"))
+    decisions.append(scores.decide("curation", winner, "raw"))
     if not decisions[-1].on:
         return Tuning(skip=frozenset(GATED_STAGES), curate=False, decisions=decisions, inner_rows=len(true))
     return replace(chosen, curate=True, decisions=decisions, inner_rows=len(true))
 
 
-def _choose_pseudo_cap(scores: InnerScores, score, chosen: Tuning, configured: float, rows_of_fold) -> tuple[Tuning, list[Decision]]:
+def _choose_pseudo_cap(scores: InnerScores, score, chosen: Tuning, scored: str, configured: float,
+                       rows_of_fold) -> tuple[Tuning, str, list[Decision]]:
     """How many pseudo-labels per class the chosen pipeline keeps: the configured multiple of the class's
     labeled originals or a smaller one (the most confident pseudo-labels first), whichever has the lowest
-    held-out loss. The scored variant `chosen` becomes the winner's."""
+    held-out loss. `scored` names the chosen pipeline's scored variant; returns the winner and its variant."""
     candidates = [cap for cap in PSEUDO_CAP_CANDIDATES if cap < configured]
     for cap in candidates:
         capped = replace(chosen, pseudo_cap=cap)
-        score(f"chosen-cap{cap:g}", lambda fold, capped=capped: capped.apply(rows_of_fold(fold)), warm_from="chosen")
+        score(f"chosen-cap{cap:g}", lambda fold, capped=capped: capped.apply(rows_of_fold(fold)), warm_from=scored)
     losses = {cap: scores.log_loss(f"chosen-cap{cap:g}").mean() for cap in candidates if f"chosen-cap{cap:g}" in scores.probabilities}
     best = min(losses, key=losses.get, default=None)
-    if best is None or losses[best] >= scores.log_loss("chosen").mean():
+    if best is None or scored not in scores.probabilities or losses[best] >= scores.log_loss(scored).mean():
         best = None
-    decisions = [replace(scores.decide(f"pseudo_cap:{cap:g}x", f"chosen-cap{cap:g}", "chosen"), on=cap == best) for cap in losses]
-    if best is not None:
-        scores.probabilities["chosen"] = scores.probabilities[f"chosen-cap{best:g}"]
-        chosen = replace(chosen, pseudo_cap=best)
-    return chosen, decisions
+    decisions = [replace(scores.decide(f"pseudo_cap:{cap:g}x", f"chosen-cap{cap:g}", scored), on=cap == best) for cap in losses]
+    if best is None:
+        return chosen, scored, decisions
+    return replace(chosen, pseudo_cap=best), f"chosen-cap{best:g}", decisions
