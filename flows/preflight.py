@@ -49,8 +49,8 @@ def labeled_pool(config: RunConfig) -> dict[str, int]:
 
 
 def run_folder_of(path: Path) -> Path | None:
-    """The run folder `path` is, or lies in (a folder holding a stage's boundary file or stats/), if any."""
-    markers = [f"{name}.parquet" for name in BOUNDARY_FILES.values()] + ["stats"]
+    """The run folder `path` is, or lies in (a folder holding a stage's boundary file or a run's status.json), if any."""
+    markers = [f"{name}.parquet" for name in BOUNDARY_FILES.values()] + ["status.json"]
     for folder in [path, *path.parents]:
         if any((folder / marker).exists() for marker in markers):
             return folder

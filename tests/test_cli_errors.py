@@ -231,6 +231,12 @@ def test_export_refuses_a_target_inside_a_run_folder(run_folder):
         assert fails("export", run_folder, target) == f"error: {target}: inside the run folder {run_folder}; export to a folder outside it"
 
 
+def test_a_folder_that_merely_has_a_stats_folder_is_not_a_run_folder(run_folder, tmp_path):
+    (tmp_path / "project" / "stats").mkdir(parents=True)
+    status, _, err = pdap("export", run_folder, tmp_path / "project" / "out")
+    assert status == 0, err
+
+
 def test_export_refuses_a_non_empty_folder_and_an_unfinished_run(run_folder, tmp_path):
     (tmp_path / "busy").mkdir()
     (tmp_path / "busy" / "notes.txt").write_text("keep me")
