@@ -15,7 +15,7 @@ export HF_DATASETS_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install resources browser demo test bench bench-suite bench-short-texts bench-clean bench-scaling bench-embed bench-augment bench-roofline bench-experiment bench-robustness bench-validation bench-pseudo-labels bench-pseudo-methods bench-weighting bench-finetune bench-finetune-curated bench-finetune-oracle bench-embed-experiment bench-setfit bench-setfit-curated clean-runs
+.PHONY: install resources browser demo test bench bench-suite bench-short-texts bench-clean bench-scaling bench-embed bench-augment bench-roofline bench-experiment bench-robustness bench-noise bench-validation bench-pseudo-labels bench-pseudo-methods bench-weighting bench-finetune bench-finetune-curated bench-finetune-oracle bench-embed-experiment bench-setfit bench-setfit-curated clean-runs
 
 install: $(INSTALLED)
 
@@ -98,8 +98,12 @@ bench-suite: install resources
 	$(PY) benchmarks/wordnet_glosses.py
 	$(PY) benchmarks/suite.py
 
+# DeepWordBug and wordnet_swap on the raw vs the curated head model: k=10, 3 seeds, 100 test rows (the defaults).
+bench-noise: install resources
+	$(PY) benchmarks/noise_robustness.py
+
 bench-robustness: install resources
-	$(VENV)/bin/pdap robustness --config configs/demo.yaml --sample 25 --seeds 2
+	$(VENV)/bin/pdap robustness --config configs/demo.yaml
 
 bench-pseudo-labels: install resources
 	$(PY) benchmarks/wordnet_glosses.py

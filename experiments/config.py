@@ -5,19 +5,34 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, PositiveInt
+from pydantic import Field, PositiveInt, field_validator
+
+from experiments.noise import CLEAN, parse_noise
 
 from schemas.strict import StrictModel
 
 
 class RobustnessConfig(StrictModel):
-    """The `experiment.robustness` section: which attack, on how many eval rows, with what budget."""
+    """The `experiment.robustness` section: which attacks, on how many test rows, with what budget."""
 
-    recipe: str = Field("deepwordbug", pattern="^(deepwordbug|pruthi)$")
-    sample: int = Field(50, ge=1, description="eval rows attacked per cell (the same rows for both models)")
+    recipes: list[Literal["deepwordbug", "wordnet_swap", "pwws", "pruthi"]] = Field(
+        ["deepwordbug", "wordnet_swap"], min_length=1,
+        description="TextAttack recipes that run offline (model_hooks/robustness.py), each run on every cell: deepwordbug and "
+        "pruthi (character level), wordnet_swap (WordNet synonyms in [UNK] word-importance order), pwws (PWWSRen2019; "
+        "about 15 s a row on ~200-word abstracts)",
+    )
+    sample: int = Field(100, ge=1, description="test-half eval rows attacked per cell (the same rows for both models)")
     query_budget: int = Field(1000, ge=10, description="model queries allowed per attacked row")
     ks: list[PositiveInt] = Field([10], min_length=1)
     seeds: list[int] = Field([0, 1, 2], min_length=1)
+
+    @field_validator("recipes")
+    @classmethod
+    def _each_once(cls, recipes: list[str]) -> list[str]:
+        repeated = sorted({recipe for recipe in recipes if recipes.count(recipe) > 1})
+        if repeated:
+            raise ValueError(f"recipe listed more than once: {', '.join(repeated)}")
+        return recipes
 
 
 class ExperimentConfig(StrictModel):
@@ -48,5 +63,16 @@ class ExperimentConfig(StrictModel):
     )
     curated_arms: bool = Field(True, description="train on curated rows too; false: the raw baseline and references only")
     ablations: bool = Field(True, description="one arm per pipeline stage switched off")
+    noise: list[str] = Field(
+        ["char@0.05", "char@0.10", "char@0.20", "word@0.10"],
+        description="noisy copies of the eval rows every arm is also scored on (experiments/noise.py); [] for clean rows only",
+    )
     results_dir: Path = Path("benchmarks/results")
     robustness: RobustnessConfig = RobustnessConfig()
+
+    @field_validator("noise")
+    @classmethod
+    def _known_noise(cls, names: list[str]) -> list[str]:
+        """Each name parses (`char@0.10`), written in its canonical form, once."""
+        canonical = [parse_noise(name).name for name in names if name != CLEAN]
+        return list(dict.fromkeys(canonical))

@@ -7,9 +7,10 @@ from collections import defaultdict
 from pathlib import Path
 
 from experiments.metrics import mean_confidence_interval
+from experiments.noise import CLEAN
 from schemas.files import atomic_write_bytes
 
-RECORD_KEY = ("dataset", "eval_split", "trainer", "arm", "k", "seed", "embedding_mode")
+RECORD_KEY = ("dataset", "eval_split", "trainer", "arm", "k", "seed", "embedding_mode", "noise")
 # A rerun of a cell replaces every record of the cell: an arm it no longer has (an op that made
 # no children this time) must not survive from an older run.
 CELL_KEY = ("dataset", "eval_split", "trainer", "k", "seed", "embedding_mode")
@@ -32,11 +33,19 @@ def _split_name(record: dict) -> str:
     return record.get("eval_split") or "all"  # records before the dev/test protocol scored every eval row
 
 
-def summarize(records: list[dict]) -> tuple[list[dict], list[dict]]:
-    """Per (eval split, trainer, mode, k, arm): mean/std/CI of macro-F1; and the paired uplift of every arm
-    over raw (`against: raw`) and over the cell's best reference arm by mean (`against: ref:<name>`)."""
+def noise_of(record: dict) -> str:
+    """The noise a record was scored under (`none`: the clean eval rows; records before noisy scoring had none)."""
+    return record.get("noise") or CLEAN
+
+
+def summarize(records: list[dict], noise: str = CLEAN) -> tuple[list[dict], list[dict]]:
+    """Per (eval split, trainer, mode, k, arm): mean/std/CI of macro-F1 under `noise` (default: clean rows); and
+    the paired uplift of every arm over raw (`against: raw`) and over the cell's best reference arm by mean
+    (`against: ref:<name>`)."""
     cells = defaultdict(dict)
     for record in records:
+        if noise_of(record) != noise:
+            continue
         group = (_split_name(record), record["trainer"], record.get("embedding_mode", "truncate"), record["k"])
         cells[group].setdefault(record["arm"], {})[record["seed"]] = record["macro_f1"]
     arms, uplifts = [], []
@@ -53,6 +62,38 @@ def summarize(records: list[dict]) -> tuple[list[dict], list[dict]]:
                 if paired:
                     uplifts.append({**common, "arm": arm, "against": baseline, **mean_confidence_interval(paired)})
     return arms, uplifts
+
+
+def noise_summary(records: list[dict]) -> list[dict]:
+    """Per (eval split, trainer, mode, k, arm, noise): macro-F1 under the noise and its drop from the same
+    seed's clean F1, in points (positive: the noise costs F1), each with mean, spread and 95% interval."""
+    cells = defaultdict(list)
+    for record in records:
+        if noise_of(record) != CLEAN and "drop_from_clean" in record:
+            cells[(_split_name(record), record["trainer"], record.get("embedding_mode", "truncate"), record["k"], record["arm"],
+                   noise_of(record))].append(record)
+    rows = []
+    for (split, trainer, mode, k, arm, noise), found in sorted(cells.items()):
+        f1, drop = mean_confidence_interval([r["macro_f1"] for r in found]), mean_confidence_interval([r["drop_from_clean"] for r in found])
+        rows.append({"eval_split": split, "trainer": trainer, "embedding_mode": mode, "k": k, "arm": arm, "noise": noise, "n": f1["n"],
+                     "macro_f1": f1, "drop_points": drop})
+    return rows
+
+
+def noise_table(records: list[dict]) -> list[str]:
+    """Markdown lines: F1 against noise per arm (mean over seeds) and the drop from clean in points [95% CI]."""
+    rows = noise_summary(records)
+    if not rows:
+        return []
+    lines = ["", "Macro-F1 on noisy copies of the same eval rows (experiments/noise.py; `char@r`: one character error in a",
+             "share r of the words; `word@r`: abbreviations and synonyms for a share r of the words), and the drop from",
+             "the clean F1 of the same seed, in points (positive: the noise costs F1).", "",
+             "| split | trainer | embedding | arm | k | noise | n | macro-F1 | drop (points) | 95% CI |", "|---|---|---|---|---:|---|---:|---:|---:|---|"]
+    for row in rows:
+        drop = row["drop_points"]
+        lines.append(f"| {row['eval_split']} | {row['trainer']} | {row['embedding_mode']} | {row['arm']} | {row['k']} | {row['noise']} | {row['n']} | "
+                     f"{_number(row['macro_f1']['mean'])} | {drop['mean']:+.2f} | [{drop['ci_low']:+.2f}, {drop['ci_high']:+.2f}] |")
+    return lines
 
 
 def _number(value: float, scale: float = 1.0) -> str:
@@ -77,6 +118,7 @@ def write_markdown(records: list[dict], path: Path, title: str) -> None:
             f"| {row['eval_split']} | {row['trainer']} | {row['embedding_mode']} | {row['arm']} | {row['against']} | {row['k']} | {row['n']} | "
             f"{_number(row['mean'], 100)} | {_number(row['std'], 100)} | [{_number(row['ci_low'], 100)}, {_number(row['ci_high'], 100)}] |"
         )
+    lines += noise_table(records)
     atomic_write_bytes(path, ("\n".join(lines) + "\n").encode("utf-8"))
 
 

@@ -1,65 +1,105 @@
-"""Robustness probe of the trained models: the same attack on the raw and the curated `head` model.
+"""Robustness probe of the trained models: the same attacks on the raw and the curated `head` model.
 
-For each (k, seed) cell: draw the k-shot set, curate it, train the `head` trainer on the raw and on
-the curated rows, and attack both on one seeded sample of eval rows (the eval split is only read,
-as in scoring). Records follow ARCHITECTURE.md ("robustness_<dataset>.jsonl").
+For each (k, seed) cell: draw the k-shot set and build the raw and the curated training rows as the
+experiment does (experiments/runner.py `run_cell`: the head's L2 by cross-validation, self-tuning,
+`training_arms`; ablations off), train the `head` on each with that L2 and the family weights, and
+attack both with every recipe on one seeded sample of test-half eval rows, the rows the experiment
+reports on (dev rows are for tuning). Both models and all recipes read one in-memory embedding
+cache, so a text is embedded once per cell. Records follow ARCHITECTURE.md ("robustness_<dataset>.jsonl").
 """
 
 from __future__ import annotations
+
+import hashlib
+import time
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from experiments.runner import cell_head_l2, scored_eval_rows, training_arms
 from experiments.sampling import draw_k_shot
-from model_hooks.robustness import probe
-from schemas.rows import Split, family_weights
-from stages.pipeline import run_pipeline
+from experiments.self_tuning import Tuning, tune_pipeline
+from model_hooks.embedder import DEFAULT_BACKEND, get_embedder
+from model_hooks.robustness import SharedEmbeddings, probe
+from model_hooks.trainers import HeadTrainer, linear_probabilities, make_trainer
+from schemas.rows import family_weights
+
+ATTACKED_SPLIT = "test"
 
 
-def _labeled(rows: pa.Table) -> pa.Table:
-    return rows.filter(pc.equal(rows.column("split"), Split.LABELED.value))
+def head_experiment(config):
+    """`config` as the experiment runs it with the `head` trainer, curated arm on and ablations off."""
+    experiment = config.experiment.model_copy(update={"trainer": "head", "curated_arms": True, "ablations": False})
+    return config.model_copy(update={"experiment": experiment})
 
 
-def head_model(train: pa.Table, labels: list[str], seed: int, embedding_mode: str, weighting: str):
-    """Train the `head` trainer as the experiment does (`weighting` as `experiment.sample_weighting`);
-    return texts -> probabilities, embedding without the disk cache (attacked texts are one-off
-    variants that would only bloat it)."""
-    from model_hooks.embedder import get_embedder
-    from model_hooks.trainers import HeadTrainer, linear_probabilities
-
-    cached = get_embedder(embedding_mode)
-    weights = family_weights(train) if weighting == "family" else None
-    weight, bias = HeadTrainer().fit_weights(cached.embed(train.column("text").to_pylist()), train.column("label").to_pylist(), labels, seed, weights)
-    uncached = get_embedder(embedding_mode, cache_dir=None)
-
-    return lambda texts: linear_probabilities(uncached.embed(texts), weight, bias)
+def attacked_rows(drawn: pa.Table, size: int, seed: int) -> pa.Table:
+    """A seeded sample of the test half of the eval rows, ordered by id first so it depends only on the data and seed."""
+    rows = scored_eval_rows(drawn, ATTACKED_SPLIT)
+    rows = rows.take(pc.sort_indices(rows, [("id", "ascending")]))
+    chosen = np.sort(np.random.default_rng(seed).choice(rows.num_rows, size=min(size, rows.num_rows), replace=False))
+    return rows.take(pa.array(chosen, pa.int64()))
 
 
-def eval_sample(rows: pa.Table, size: int, seed: int) -> pa.Table:
-    """A seeded sample of eval rows, ordered by id first so it depends only on the data and seed."""
-    eval_rows = rows.filter(pc.equal(rows.column("split"), Split.EVAL.value))
-    eval_rows = eval_rows.take(pc.sort_indices(eval_rows, [("id", "ascending")]))
-    chosen = np.sort(np.random.default_rng(seed).choice(eval_rows.num_rows, size=min(size, eval_rows.num_rows), replace=False))
-    return eval_rows.take(pa.array(chosen))
+def training_sets(drawn: pa.Table, config, labels: list[str], seed: int) -> tuple[dict[str, pa.Table], float, Tuning | None]:
+    """The raw and the curated training rows of a cell, the head's L2 and the tuning, as `run_cell` makes them
+    (`config` from `head_experiment`)."""
+    settings = config.experiment
+    head_l2, _ = cell_head_l2(drawn, labels, seed, settings)
+    config = config.model_copy(update={"domain": config.domain.model_copy(update={"pseudo_head_l2": head_l2})})
+    tuning, memo = None, {}
+    if settings.self_tune:
+        head = make_trainer("head", settings.embedding_mode, settings.setfit_max_pairs, head_l2)
+        tuning = tune_pipeline(drawn, config, labels, seed, head, settings.inner_folds, memo)
+    arms, _ = training_arms(drawn, config, seed, tuning, memo)
+    return {"raw": arms["raw"], "curated": arms["curated"]}, head_l2, tuning
+
+
+def head_weights(train: pa.Table, labels: list[str], seed: int, settings, head_l2: float) -> tuple[np.ndarray, np.ndarray]:
+    """The head's linear layer fitted on `train` as `run_cell` fits it: the cell's L2, and with `family`
+    weighting a row and its augmented children sharing one unit of weight."""
+    weights = family_weights(train) if settings.sample_weighting == "family" else None
+    vectors = get_embedder(settings.embedding_mode).embed(train.column("text").to_pylist())
+    return HeadTrainer(embedding_mode=settings.embedding_mode, l2=head_l2).fit_weights(
+        vectors, train.column("label").to_pylist(), labels, seed, weights)
+
+
+def linear_model(embeddings: SharedEmbeddings, weight: np.ndarray, bias: np.ndarray):
+    """texts -> class probabilities of a fitted head over the cell's shared embeddings."""
+    return lambda texts: linear_probabilities(embeddings(texts), weight, bias)
+
+
+def rows_digest(rows: pa.Table) -> str:
+    """A short fingerprint of the attacked rows' ids, equal for every model of a cell."""
+    return hashlib.sha256("\x1f".join(rows.column("id").to_pylist()).encode("utf-8")).hexdigest()[:16]
 
 
 def robustness_cell(rows: pa.Table, config, labels: list[str], k: int, seed: int) -> list[dict]:
-    """Records for the raw and the curated model of one (k, seed) cell."""
-    settings = config.experiment.robustness
+    """Records for the raw and the curated model of one (k, seed) cell, one per recipe."""
+    started = time.perf_counter()
+    config = head_experiment(config)
+    settings = config.experiment
+    attacks = settings.robustness
     drawn = draw_k_shot(rows, k, seed)
-    curated, _ = run_pipeline(drawn, config, seed)
-    sample = eval_sample(drawn, settings.sample, seed)
+    train_sets, head_l2, tuning = training_sets(drawn, config, labels, seed)
+    sample = attacked_rows(drawn, attacks.sample, seed)
     texts = sample.column("text").to_pylist()
     gold = [labels.index(label) for label in sample.column("label").to_pylist()]
+    # attacked variants are one-off texts: kept in memory for the cell, never in the disk cache
+    embeddings = SharedEmbeddings.of(get_embedder(settings.embedding_mode, cache_dir=None))
+    models = {name: linear_model(embeddings, *head_weights(train, labels, seed, settings, head_l2)) for name, train in train_sets.items()}
+    # setup: the draw, tuning, curation and both fits; each record's `seconds` is its attack alone
+    shared = {"dataset": config.dataset_name, "trainer": "head", "k": k, "seed": seed, "eval_split": ATTACKED_SPLIT,
+              "embedding_mode": settings.embedding_mode, "embedding_backend": DEFAULT_BACKEND, "head_l2": head_l2,
+              "curation": None if tuning is None else tuning.curate, "query_budget": attacks.query_budget, "rows": rows_digest(sample),
+              "setup_seconds": round(time.perf_counter() - started, 2)}
+    clean = {name: float((model(texts).argmax(axis=1) == np.asarray(gold)).mean()) for name, model in models.items()}
     records = []
-    for name, train in (("raw", _labeled(drawn)), ("curated", _labeled(curated))):
-        model = head_model(train, labels, seed, config.experiment.embedding_mode, config.experiment.sample_weighting)
-        clean_accuracy = float((model(texts).argmax(axis=1) == np.asarray(gold)).mean())
-        result = probe(model, texts, gold, settings.recipe, settings.query_budget, seed)
-        records.append({
-            "dataset": config.dataset_name, "trainer": "head", "model": name, "k": k, "seed": seed,
-            "n_train": train.num_rows, "clean_accuracy": round(clean_accuracy, 4), "query_budget": settings.query_budget,
-            **result.as_dict(),
-        })
+    for recipe in attacks.recipes:
+        for name, model in models.items():
+            before = embeddings.computed
+            result = probe(model, texts, gold, recipe, attacks.query_budget, seed)
+            records.append({**shared, "model": name, "n_train": train_sets[name].num_rows, "clean_accuracy": round(clean[name], 4),
+                            "texts_embedded": embeddings.computed - before, **result.as_dict()})
     return records

@@ -10,12 +10,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from experiments.metrics import classification_scores
+from experiments.noise import CLEAN, WordNoiseLexicon, learn_abbreviations, noisy_copy, parse_noise
 from experiments.references import NamePriorHead
 from experiments.sampling import draw_k_shot
 from experiments.self_tuning import Tuning, tune_pipeline, without_ops
 from model_hooks.embedder import DEFAULT_BACKEND, get_embedder
 from model_hooks.trainers import choose_head_l2, make_trainer
 from schemas.rows import Split, family_keys
+from stages.augmenters import wordnet_synonyms
 from stages.domain_adaptation import PSEUDO_LABEL_OP
 from stages.ingest import eval_part
 from stages.pipeline import STAGE_NAMES, run_pipeline
@@ -123,6 +125,8 @@ def run_cell(rows: pa.Table, config, labels: list[str], k: int, seed: int) -> tu
         tuning = tune_pipeline(drawn, config, labels, seed, make("head"), settings.inner_folds, memo)
     eval_rows = scored_eval_rows(drawn, settings.eval_split)
     eval_texts, eval_labels = eval_rows.column("text").to_pylist(), eval_rows.column("label").to_pylist()
+    eval_sets = noisy_eval_sets(drawn, eval_texts, settings.noise, seed)
+    every_eval_text = [text for texts in eval_sets.values() for text in texts]
     arms, stage_stats = training_arms(drawn, config, seed, tuning, memo)
     runs = [(arm, train, make(settings.trainer)) for arm, train in arms.items()]
     raw = arms["raw"]
@@ -140,11 +144,18 @@ def run_cell(rows: pa.Table, config, labels: list[str], k: int, seed: int) -> tu
         key = (trainer.name, _fingerprint(train, families))
         started = time.perf_counter()
         if key not in done:
-            predicted = trainer.fit_predict(train.column("text").to_pylist(), train.column("label").to_pylist(), eval_texts, labels, seed, families)
+            # one fit, scored on the clean eval rows and every noisy copy of them
+            predicted = trainer.fit_predict(train.column("text").to_pylist(), train.column("label").to_pylist(), every_eval_text, labels, seed, families)
             done[key] = predicted, ({"name_temperature": trainer.temperature} if isinstance(trainer, NamePriorHead) else {})
         predicted, extra = done[key]
-        records.append(_record(shared, arm, train, trainer.name, predicted, eval_labels, labels, started,
-                               weighting="uniform" if families is None else settings.sample_weighting, **extra))
+        weighting = "uniform" if families is None else settings.sample_weighting
+        clean = _record(shared, arm, train, trainer.name, predicted[: len(eval_texts)], eval_labels, labels, started, weighting=weighting, **extra)
+        records.append(clean)
+        for position, (noise, texts) in enumerate(list(eval_sets.items())[1:], start=1):
+            scores = classification_scores(eval_labels, predicted[position * len(eval_texts): (position + 1) * len(eval_texts)], labels)
+            records.append({**{name: clean[name] for name in (*shared, "arm", "n_train", "model", "weighting")}, "noise": noise,
+                            "macro_f1": round(scores["macro_f1"], 6), "accuracy": round(scores["accuracy"], 6),
+                            "clean_macro_f1": clean["macro_f1"], "drop_from_clean": round((clean["macro_f1"] - scores["macro_f1"]) * 100, 4)})
     report = {"k": k, "seed": seed, "head_l2": head_l2, "head_l2_scores": {str(l2): score for l2, score in l2_scores.items()},
               "stages": stage_stats, "n_train": {arm: train.num_rows for arm, train in arms.items()}}
     if tuning is not None:
@@ -157,12 +168,33 @@ def run_cell(rows: pa.Table, config, labels: list[str], k: int, seed: int) -> tu
     return records, report
 
 
+def noisy_eval_sets(drawn: pa.Table, eval_texts: list[str], noise_names: list[str], seed: int) -> dict[str, list[str]]:
+    """The clean eval texts (`none`) and, per configured noise, their noisy copies for this seed.
+
+    Word noise abbreviates or expands what the run's own training and unlabeled texts define as
+    abbreviations (never the eval texts), then swaps WordNet synonyms. Only eval texts are copied:
+    training rows are never touched.
+    """
+    sets = {CLEAN: eval_texts}
+    if not noise_names or not eval_texts:
+        return sets
+    noises = [parse_noise(name) for name in noise_names]
+    lexicon = None
+    if any(noise.kind == "word" for noise in noises):
+        training = drawn.filter(pc.not_equal(drawn.column("split"), Split.EVAL.value))
+        lexicon = WordNoiseLexicon(learn_abbreviations(training.column("text").to_pylist()), wordnet_synonyms)
+    for noise in noises:
+        sets[noise.name] = [noisy_copy(text, noise, seed, lexicon) for text in eval_texts]
+    return sets
+
+
 def _record(shared: dict, arm: str, train: pa.Table, model: str, predicted: list[str], eval_labels: list[str], labels: list[str],
             started: float, **extra) -> dict:
     scores = classification_scores(eval_labels, predicted, labels)
     return {
         **shared,
         "arm": arm,
+        "noise": CLEAN,
         "macro_f1": round(scores["macro_f1"], 6),
         "accuracy": round(scores["accuracy"], 6),
         "per_class_f1": {label: round(value, 6) for label, value in scores["per_class_f1"].items()},

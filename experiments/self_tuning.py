@@ -24,6 +24,9 @@ held-out rows:
 - `curation`: the chosen pipeline is used only where it has the lower loss than the raw rows;
   otherwise curated = raw. Pseudo-labeled rows train at half weight (`schemas.rows.family_keys`), so
   a gain the inner folds cannot resolve is shrunk rather than risked or dropped (docs/protocol.md).
+With `augmentation.goal: robustness`, the held-out rows are scored twice, as written and in a noisy copy
+(`ROBUSTNESS_NOISE`, experiments/noise.py), and every decision reads both: an op that makes the model
+tolerate typos is kept where it lowers the loss on the noisy copies more than it raises it on clean rows.
 `clean` always runs: it removes eval leaks and label conflicts, which no accuracy figure may overrule.
 """
 
@@ -35,6 +38,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from experiments.noise import noisy_copy, parse_noise
 from model_hooks.trainers import HeadTrainer, stratified_folds
 from schemas.rows import Origin, Split, column_values, family_keys
 from stages.domain_adaptation import build_domain_inputs, limit_pseudo_labels
@@ -44,6 +48,7 @@ from stages.validation_checks import CheckFailed
 GATED_STAGES = ("augment", "adapt", "validate")
 PSEUDO_CAP_CANDIDATES = (1.0, 2.0)  # tried below the configured multiple (default 5)
 BOOTSTRAP_SAMPLES = 400
+ROBUSTNESS_NOISE = "char@0.10"  # the noise held-out rows are copied with when `augmentation.goal` is robustness
 
 
 @dataclass
@@ -192,11 +197,15 @@ def tune_pipeline(rows: pa.Table, config, labels: list[str], seed: int, head, n_
     cleaned, _ = run_pipeline(rows, config, seed, skip=frozenset(GATED_STAGES), memo=memo)
     domain = build_domain_inputs(cleaned, config.domain)
     index = {label: position for position, label in enumerate(labels)}
+    noise = parse_noise(ROBUSTNESS_NOISE) if config.augmentation.goal == "robustness" else None
     folds = []
     for fold_rows in inner_folds(rows, seed, n_folds):
         held = fold_rows.filter(pc.equal(fold_rows.column("split"), Split.EVAL.value))
-        folds.append({"rows": fold_rows, "memo": {}, "held": held})
-    true = np.concatenate([[index[label] for label in fold["held"].column("label").to_pylist()] for fold in folds]).astype(np.int64)
+        texts, held_labels = held.column("text").to_pylist(), held.column("label").to_pylist()
+        if noise is not None:  # goal robustness: every variant is also scored on noisy copies of the held-out rows
+            texts, held_labels = texts + [noisy_copy(text, noise, seed) for text in texts], held_labels * 2
+        folds.append({"rows": fold_rows, "memo": {}, "held_texts": texts, "held_labels": held_labels})
+    true = np.concatenate([[index[label] for label in fold["held_labels"]] for fold in folds]).astype(np.int64)
     scores = InnerScores(true, len(labels), seed)
 
     def curated_rows(fold: dict, skip: frozenset[str], dropped: frozenset[str] = frozenset()) -> pa.Table:
@@ -216,7 +225,7 @@ def tune_pipeline(rows: pa.Table, config, labels: list[str], seed: int, head, n_
             if warm_from is not None and isinstance(head, HeadTrainer) and (warm_from, position) in fitted:
                 fold_model = replace(head, warm_start=fitted[(warm_from, position)])
             parts.append(fold_model.fit_predict_proba(train.column("text").to_pylist(), train.column("label").to_pylist(),
-                                                      fold["held"].column("text").to_pylist(), labels, seed, family_keys(train)))
+                                                      fold["held_texts"], labels, seed, family_keys(train)))
             if isinstance(fold_model, HeadTrainer):
                 fitted[(name, position)] = fold_model.fitted
         scores.probabilities[name] = np.vstack(parts)

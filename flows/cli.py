@@ -133,6 +133,8 @@ def experiment(
     references: Optional[str] = typer.Option(None, help="comma-separated reference arms: tuned_lr,tfidf_lr,name_prior (default), frozen_lr, setfit ('' for none)"),
     eval_split: Optional[str] = typer.Option(None, help="test (default: published figures) | dev (tuning work)"),
     ablations: Optional[bool] = typer.Option(None, "--ablations/--no-ablations", help="one arm per stage and op switched off (default: on)"),
+    goal: Optional[str] = typer.Option(None, help="accuracy (default) | robustness: what self-tuning keeps stages and ops for"),
+    noise: Optional[list[str]] = typer.Option(None, "--noise", help="noisy copies of the eval rows to score too, e.g. char@0.10 (repeatable; 'none' for clean only)"),
     results_dir: Optional[Path] = typer.Option(None, help="where the results files go"),
     run_id: Optional[str] = typer.Option(None, help=RUN_ID_HELP),
 ):
@@ -157,6 +159,10 @@ def experiment(
         overrides["experiment"]["eval_split"] = eval_split
     if ablations is not None:
         overrides["experiment"]["ablations"] = ablations
+    if goal:
+        overrides["augmentation"] = {"goal": goal}
+    if noise:
+        overrides["experiment"]["noise"] = [name for name in noise if name != "none"]
     if (config is None) == (data is None):
         raise ConfigError("--config, --data: give exactly one of them")
     if config is not None:
@@ -197,16 +203,18 @@ def robustness(
     config: Path = typer.Option(..., "--config", "-c", help="run configuration (its experiment.robustness section)"),
     k: Optional[list[int]] = typer.Option(None, "--k", min=1, help="examples per class (repeatable); default 10"),
     seeds: Optional[int] = typer.Option(None, min=1, help="number of seeds (0..n-1); default 3"),
-    sample: Optional[int] = typer.Option(None, min=1, help="eval rows attacked per cell; default 50"),
-    recipe: Optional[str] = typer.Option(None, help="deepwordbug | pruthi"),
+    sample: Optional[int] = typer.Option(None, min=1, help="test-half eval rows attacked per cell (the same for both models); default 100"),
+    recipe: Optional[list[str]] = typer.Option(
+        None, "--recipe", help="attack recipe, repeatable (--recipe deepwordbug --recipe pwws): deepwordbug | wordnet_swap | pwws | "
+        "pruthi; default deepwordbug and wordnet_swap"),
     run_id: Optional[str] = typer.Option(None, help=RUN_ID_HELP),
 ):
-    """Attack the raw and the curated model with a TextAttack recipe; write robustness_<dataset>.jsonl."""
+    """Attack the raw and the curated model with offline TextAttack recipes; write robustness_<dataset>.jsonl."""
     from flows.preflight import preflight
     from flows.config import RunConfig
 
     section = {key: value for key, value in {"ks": list(k) if k else None, "seeds": list(range(seeds)) if seeds is not None else None,
-                                             "sample": sample, "recipe": recipe}.items() if value is not None}
+                                             "sample": sample, "recipes": list(recipe) if recipe else None}.items() if value is not None}
     run_config = RunConfig.load(config, {"experiment": {"robustness": section}})
     preflight(run_config, {"--k" if k else f"{config}: experiment.robustness.ks": run_config.experiment.robustness.ks})
     from flows.robustness import robustness_flow

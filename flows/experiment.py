@@ -13,7 +13,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from experiments.provenance import run_fields
-from experiments.report import merge_records, plot_f1_against_k, summarize, write_markdown
+from experiments.report import merge_records, noise_summary, plot_f1_against_k, summarize, write_markdown
 from experiments.runner import run_cell
 from experiments.sampling import check_classes
 from flows.curate import ingest_task, report_task, run_labels, start_run
@@ -56,6 +56,12 @@ def cells_task(config: RunConfig, raw_path: str, labels: list[str], k: int, run_
     return records
 
 
+def experiment_summary(records: list[dict]) -> dict:
+    """What experiment_summary.json holds: clean macro-F1 per arm, the paired uplifts, and F1 against noise."""
+    arms, uplifts = summarize(records)
+    return {"arms": arms, "uplifts": uplifts, "noise": noise_summary(records)}
+
+
 @task(name="results", cache_policy=NO_CACHE)
 def results_task(config: RunConfig, records: list[dict], run_root: str) -> dict:
     results_dir = Path(config.experiment.results_dir)
@@ -64,11 +70,11 @@ def results_task(config: RunConfig, records: list[dict], run_root: str) -> dict:
     title = f"Few-shot experiment: {name}"
     write_markdown(merged, results_dir / f"experiment_{name}.md", title)
     plot_f1_against_k(merged, results_dir / f"experiment_{name}.png", title)
-    arms, uplifts = summarize(records)
-    atomic_write_json(Path(run_root) / "experiment_summary.json", {"arms": arms, "uplifts": uplifts})
+    summary = experiment_summary(records)
+    atomic_write_json(Path(run_root) / "experiment_summary.json", summary)
     table = "\n".join(
         f"| {u['eval_split']} | {u['arm']} | {u['against']} | {u['k']} | {u['mean'] * 100:+.2f} | [{u['ci_low'] * 100:+.2f}, {u['ci_high'] * 100:+.2f}] |"
-        for u in uplifts
+        for u in summary["uplifts"]
         if u["n"] > 1
     )
     create_markdown_artifact(
@@ -77,7 +83,7 @@ def results_task(config: RunConfig, records: list[dict], run_root: str) -> dict:
         description="Paired macro-F1 uplift over the raw k-shot data",
     )
     return {"records": str(results_dir / f"experiment_{name}.jsonl"), "markdown": str(results_dir / f"experiment_{name}.md"),
-            "plot": str(results_dir / f"experiment_{name}.png"), "arms": arms, "uplifts": uplifts}
+            "plot": str(results_dir / f"experiment_{name}.png"), **summary}
 
 
 def record_wall_time(config: RunConfig, seconds: float, embedded: int, provenance: dict) -> dict:

@@ -3,13 +3,14 @@
 A banner first when the run failed or stopped early. Sections: the run's metadata (start time,
 inputs, rows per split, embedding backend, code commit, the configuration collapsed), rows through
 each stage (funnel chart), rejects by reason with example rows and their details, label balance
-(raw against the original, augmented and pseudo-labeled rows kept), augmented examples beside
-their parents with the changed words marked, text lengths, score histograms with the thresholds
-they are cut at, problems of the eval split, the adversarial-validation checks, contract results
-with a link to the Great Expectations Data Docs, and, when an experiment ran in the folder, its
-uplift table and an F1-against-k chart. Images are inline PNGs; every piece of text that comes
-from data is HTML-escaped, so a `<script>` in the input stays text. The report only reads the run
-folder; it imports no flow.
+(raw against the original, augmented and pseudo-labeled rows kept), augmented rows per op and per
+purpose (variety or robustness: generated, passed the gates, rejected by validation, kept) with
+examples beside their parents and the changed words marked, text lengths, score histograms with the
+thresholds they are cut at, problems of the eval split, the adversarial-validation checks, contract
+results with a link to the Great Expectations Data Docs, and, when an experiment ran in the folder,
+its uplift table, an F1-against-k chart and, for experiments scored on noisy eval rows, F1 against
+noise. Images are inline PNGs; every piece of text that comes from data is HTML-escaped, so a
+`<script>` in the input stays text. The report only reads the run folder; it imports no flow.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from experiments.noise import parse_noise
 from flows.report_diff import word_diff
 from flows.report_eval import eval_problems
 from flows.report_funnel import STAGES, funnel
@@ -34,6 +36,7 @@ from flows.report_run import RunStatus, final_name, run_metadata, run_status
 from flows.run_folder import RunFolder
 from schemas.files import atomic_write_bytes
 from schemas.rows import ORIGINS
+from stages.augmenters import PURPOSES, op_purpose
 from stages.cleaning import CleaningConfig
 
 EXAMPLES_PER_REASON = 3
@@ -202,6 +205,47 @@ def labels_section(run: ReportRun) -> str:
     return table(headers, rows, set(range(1, len(ORIGINS) + 3))) + png(chart)
 
 
+def _purpose_of(stats: dict, op: str) -> str | None:
+    """An op's purpose as the augment stats recorded it; runs before purposes: `stages.augmenters.op_purpose`."""
+    return stats.get("purpose_by_op", {}).get(op) or op_purpose(op)
+
+
+def _per_purpose(stats: dict, name: str, purpose: str, ops: list[str]) -> int | None:
+    """The augment stats' `<name>_by_purpose`; runs before purposes: `<name>_by_op` summed over the purpose's ops."""
+    if f"{name}_by_purpose" in stats:
+        return stats[f"{name}_by_purpose"].get(purpose, 0)
+    if f"{name}_by_op" in stats:
+        return sum(stats[f"{name}_by_op"].get(op, 0) for op in ops)
+    return None
+
+
+def _rejected_by_validation(validate: dict, ops: list[str]) -> str | None:
+    """'N rejected by validation (reason n, ...)' for `ops`; None when the validate stats do not count them."""
+    if "rejected_by_op" not in validate:
+        return None
+    reasons = Counter()
+    for op in ops:
+        reasons.update(validate["rejected_by_op"].get(op, {}).get("rejected", {}))
+    detail = f" ({', '.join(f'{reason} {n}' for reason, n in sorted(reasons.items()))})" if reasons else ""
+    return f"{sum(reasons.values())} rejected by validation{detail}"
+
+
+def purpose_lines(run: ReportRun, ops: list[str], in_final: Counter) -> str:
+    """Per purpose of the augmentation ops: children generated, past the augment gates, rejected by validation, kept."""
+    stats, validate = run.stats("augment"), run.stats("validate")
+    lines = []
+    for purpose in PURPOSES:
+        members = [op for op in ops if _purpose_of(stats, op) == purpose]
+        if not members:
+            continue
+        generated, kept = _per_purpose(stats, "generated", purpose, members), _per_purpose(stats, "kept", purpose, members)
+        counts = [None if generated is None else f"{generated} generated", None if kept is None else f"{kept} passed the augment gates",
+                  _rejected_by_validation(validate, members), f"{sum(in_final[op] for op in members)} in the final rows"]
+        text = f"{purpose} ({', '.join(members)}): {', '.join(count for count in counts if count is not None)}"
+        lines.append(f'<p class="purpose" data-purpose="{e(purpose)}">{e(text)}</p>')
+    return "".join(lines)
+
+
 def augmented_section(run: ReportRun) -> str:
     stats, final = run.stats("augment"), run.final_path
     if not stats:
@@ -211,9 +255,10 @@ def augmented_section(run: ReportRun) -> str:
     if final is not None:
         rows = [r for r in pq.read_table(final, columns=["id", "text", "label", "origin", "parent_id", "op", "similarity"]).to_pylist() if r["origin"] == "augmented"]
     in_final = Counter(r["op"] for r in rows)
-    ops = sorted(set(generated) | set(in_final))
-    counts = table(["augmenter", "generated", "passed the augment gates", f"in {run.final_name}"],
-                   [[op, generated.get(op, 0), kept.get(op, 0), in_final[op]] for op in ops], {1, 2, 3})
+    ops = sorted(set(generated) | set(in_final) | set(stats.get("purpose_by_op", {})) | set(run.stats("validate").get("rejected_by_op", {})))
+    counts = table(["augmenter", "purpose", "generated", "passed the augment gates", f"in {run.final_name}"],
+                   [[op, _purpose_of(stats, op) or "", generated.get(op, 0), kept.get(op, 0), in_final[op]] for op in ops], {2, 3, 4})
+    counts += purpose_lines(run, ops, in_final)
     not_run = "".join(f"<li>{e(op)}: {e(why)}</li>" for op, why in sorted(stats.get("ops_not_run", {}).items()))
     examples = [r for op in ops for r in [row for row in rows if row["op"] == op][:EXAMPLES_PER_OP]]
     if not examples:
@@ -387,7 +432,66 @@ def experiment_section(run: ReportRun) -> str:
     axes.set_ylabel("macro-F1")
     axes.legend(fontsize=7)
     return (table(["split", "trainer", "arm", "against", "k", "seeds", "uplift (points)", "95% CI"], uplift_rows, {4, 5, 6}) + png(chart)
-            + cells_section(run.folder))
+            + noise_section(summary) + cells_section(run.folder))
+
+
+def _arm_key(row: dict) -> tuple:
+    return row["eval_split"], row["trainer"], row.get("embedding_mode", "truncate"), row["k"], row["arm"]
+
+
+def _noise_cell(row: dict | None) -> str:
+    """'F1 (drop +d [lo, hi])': the mean macro-F1 under a noise and its drop from clean in points, with its 95% interval."""
+    if row is None:
+        return ""
+    points = lambda v: "n/a" if v is None or v != v else f"{v:+.2f}"  # noqa: E731
+    drop = row["drop_points"]
+    return f"{row['macro_f1']['mean']:.3f} (drop {points(drop['mean'])} [{points(drop['ci_low'])}, {points(drop['ci_high'])}])"
+
+
+def noise_section(summary: dict) -> str:
+    """F1 against noise per k and arm, and a chart of F1 against the char-noise rate; "" for summaries before noisy scoring."""
+    rows = summary.get("noise") or []
+    if not rows:
+        return ""
+    clean = {_arm_key(arm): arm["mean"] for arm in summary["arms"]}
+    by_arm: dict[tuple, dict[str, dict]] = {}
+    for row in rows:
+        by_arm.setdefault(_arm_key(row), {})[row["noise"]] = row
+    noises = sorted({row["noise"] for row in rows})
+    body = [[key[0], key[1], key[3], key[4], "n/a" if key not in clean else f"{clean[key]:.3f}", *(_noise_cell(found.get(noise)) for noise in noises)]
+            for key, found in sorted(by_arm.items())]
+    caption = ('<p class="muted">Macro-F1 (mean over seeds) on noisy copies of the same eval rows (<code>char@r</code>: one character error in a share r '
+               "of the words; <code>word@r</code>: abbreviations and synonyms), and the drop from the same seed's clean macro-F1 in points "
+               "(positive: the noise costs F1) with its 95% t interval.</p>")
+    return ("<h3>F1 against noise</h3>" + caption
+            + table(["split", "trainer", "k", "arm", "clean", *noises], body, {2, *range(4, 5 + len(noises))})
+            + char_noise_charts(clean, by_arm))
+
+
+def char_noise_lines(clean: dict[tuple, float], by_arm: dict[tuple, dict[str, dict]]) -> dict[tuple, dict[str, list[tuple[float, float]]]]:
+    """Per (split, trainer, mode, k), per arm but the ablations: (char-noise rate, mean macro-F1) points, rate 0 the clean F1."""
+    groups: dict[tuple, dict[str, list[tuple[float, float]]]] = {}
+    for key, found in by_arm.items():
+        points = [(noise.rate, row["macro_f1"]["mean"]) for row in found.values() if (noise := parse_noise(row["noise"])).kind == "char"]
+        if points and key in clean and not key[-1].startswith("without:"):
+            groups.setdefault(key[:-1], {})[key[-1]] = sorted([(0.0, clean[key]), *points])
+    return groups
+
+
+def char_noise_charts(clean: dict[tuple, float], by_arm: dict[tuple, dict[str, dict]]) -> str:
+    """One small chart per (split, trainer, mode, k): macro-F1 against the char-noise rate, one line per arm."""
+    charts = []
+    for (split, trainer, _, k), lines in sorted(char_noise_lines(clean, by_arm).items()):
+        chart, axes = figure(5.0, 2.8)
+        for arm, points in sorted(lines.items()):
+            axes.plot([rate for rate, _ in points], [f1 for _, f1 in points], marker="o", label=arm)
+        axes.set_xticks(sorted({rate for points in lines.values() for rate, _ in points}))
+        axes.set_title(f"{split}, {trainer}, k = {k}", fontsize=9)
+        axes.set_xlabel("char-noise rate (share of words with a typo)")
+        axes.set_ylabel("macro-F1")
+        axes.legend(fontsize=7)
+        charts.append(png(chart))
+    return "".join(charts)
 
 
 def cells_section(folder: RunFolder) -> str:

@@ -1,9 +1,11 @@
-"""The robustness flow: DeepWordBug (or Pruthi) against the raw and the curated model, side by side."""
+"""The robustness flow: offline TextAttack recipes against the raw and the curated model, side by side."""
 
 from __future__ import annotations
 
 from collections import defaultdict
 from pathlib import Path
+
+import math
 
 import pyarrow.parquet as pq
 from prefect import flow, task
@@ -26,7 +28,7 @@ def robustness_task(config: RunConfig, raw_path: str, labels: list[str]) -> list
     settings = config.experiment.robustness
     rows = pq.read_table(raw_path)
     records = []
-    with progress_bar(f"{settings.recipe} attacks", len(settings.ks) * len(settings.seeds)) as advance:
+    with progress_bar(f"{', '.join(settings.recipes)} attacks", len(settings.ks) * len(settings.seeds)) as advance:
         for k in settings.ks:
             for seed in settings.seeds:
                 records.extend(robustness_cell(rows, config, labels, k, seed))
@@ -34,27 +36,45 @@ def robustness_task(config: RunConfig, raw_path: str, labels: list[str]) -> list
     return records
 
 
+def _interval(values: list[float], scale: float = 1.0, digits: int = 1, sign: str = "") -> str:
+    """`mean [95% t-interval]` over seeds of the finite `values` (times `scale`); `[n/a]` under two seeds."""
+    stats = mean_confidence_interval([value * scale for value in values if value is not None and math.isfinite(value)])
+    if not stats["n"]:
+        return "n/a"
+    number = lambda value: f"{value:{sign}.{digits}f}"  # noqa: E731
+    spread = f"[{number(stats['ci_low'])}, {number(stats['ci_high'])}]" if stats["n"] > 1 else "[n/a]"
+    return f"{number(stats['mean'])} {spread}"
+
+
 def summary_table(records: list[dict]) -> str:
-    """Markdown: success rate per model (mean over seeds, 95% CI) and the paired curated - raw difference."""
+    """Markdown per recipe and k, over the seeds with both models: success rate per model and the paired
+    curated - raw difference, words perturbed per successful attack (each mean with its 95% t-interval),
+    clean accuracy on the sampled rows, rows sampled and attacked, and attack seconds per seed."""
     cells = defaultdict(dict)
     for r in records:
         cells[(r["recipe"], r["k"])].setdefault(r["model"], {})[r["seed"]] = r
     lines = [
-        "| recipe | k | seeds | raw success rate | curated success rate | curated - raw (points) [95% CI] | words perturbed raw / curated | clean accuracy raw / curated |",
-        "|---|---:|---:|---:|---:|---|---|---|",
+        "| recipe | k | seeds | rows sampled | attacked raw / curated | raw success % [95% CI] | curated success % [95% CI] "
+        "| curated - raw (points) [95% CI] | words perturbed raw [95% CI] | words perturbed curated [95% CI] "
+        "| clean accuracy raw / curated | attack seconds per seed |",
+        "|---|---:|---:|---:|---|---|---|---|---|---|---|---:|",
     ]
     for (recipe, k), by_model in sorted(cells.items()):
         raw, curated = by_model.get("raw", {}), by_model.get("curated", {})
         seeds = sorted(set(raw) & set(curated))
         if not seeds:
             continue
-        mean = lambda model, field: sum(model[s][field] for s in seeds) / len(seeds)  # noqa: E731
-        diff = mean_confidence_interval([(curated[s]["attack_success_rate"] - raw[s]["attack_success_rate"]) * 100 for s in seeds])
-        ci = f"[{diff['ci_low']:+.1f}, {diff['ci_high']:+.1f}]" if len(seeds) > 1 else "[n/a]"
+        field = lambda model, name: [model[s].get(name) for s in seeds]  # noqa: E731
+        mean = lambda model, name: sum(field(model, name)) / len(seeds)  # noqa: E731
+        attacked = lambda model: mean(model, "succeeded") + mean(model, "failed")  # noqa: E731
+        differences = [c - r for c, r in zip(field(curated, "attack_success_rate"), field(raw, "attack_success_rate"))]
+        seconds = [r + c if r is not None and c is not None else None for r, c in zip(field(raw, "seconds"), field(curated, "seconds"))]
         lines.append(
-            f"| {recipe} | {k} | {len(seeds)} | {mean(raw, 'attack_success_rate'):.3f} | {mean(curated, 'attack_success_rate'):.3f} | "
-            f"{diff['mean']:+.1f} {ci} | {mean(raw, 'avg_words_perturbed'):.2f} / {mean(curated, 'avg_words_perturbed'):.2f} | "
-            f"{mean(raw, 'clean_accuracy'):.3f} / {mean(curated, 'clean_accuracy'):.3f} |"
+            f"| {recipe} | {k} | {len(seeds)} | {mean(raw, 'n'):.0f} | {attacked(raw):.1f} / {attacked(curated):.1f} "
+            f"| {_interval(field(raw, 'attack_success_rate'), 100)} | {_interval(field(curated, 'attack_success_rate'), 100)} "
+            f"| {_interval(differences, 100, sign='+')} | {_interval(field(raw, 'avg_words_perturbed'), digits=2)} "
+            f"| {_interval(field(curated, 'avg_words_perturbed'), digits=2)} "
+            f"| {mean(raw, 'clean_accuracy'):.3f} / {mean(curated, 'clean_accuracy'):.3f} | {_interval(seconds, digits=0)} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -70,7 +90,8 @@ def robustness_flow(config: RunConfig, run_id: str | None = None) -> dict:
     path = results_dir / f"robustness_{config.dataset_name}.jsonl"
     merged = merge_records(path, records, RECORD_KEY, replace=RECORD_KEY)
     table = summary_table(merged)
-    title = f"# Robustness: {config.dataset_name}\n\nAttack success rate on the same eval rows, `head` trainer (mean over seeds).\n\n"
+    title = (f"# Robustness: {config.dataset_name}\n\nAttack success rate on the same test-half eval rows for the raw and the curated "
+             "`head` model (success: the prediction flips, among the rows the model got right); mean over seeds with 95% t-intervals.\n\n")
     atomic_write_bytes(results_dir / f"robustness_{config.dataset_name}.md", (title + table).encode("utf-8"))
     create_markdown_artifact(key="robustness", markdown=title + summary_table(records), description="Attack success rate, raw vs curated model")
     folder.finish()

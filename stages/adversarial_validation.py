@@ -18,6 +18,7 @@ import pyarrow as pa
 
 from model_hooks.discriminator import family_folds, words
 from schemas.rows import Origin, Split, column_values, conform_rows
+from stages.augmenters import op_purpose
 from stages.base import ReasonLedger, StageResult
 from stages.domain_adaptation import in_domain_texts
 from stages.validation_checks import CheckFailed, CheckInputs, ValidationConfig, run_check
@@ -48,7 +49,7 @@ def check_inputs(rows: pa.Table, config: ValidationConfig, seed: int) -> tuple[n
         folds=family_folds(families, min(config.folds, len(original_families)),
                            strata=[f"{int(family not in original_families)}:{label}" for family, label in zip(families, labels)]),
         classes=sorted(set(labels.tolist())), vocabulary=vocabulary,
-        seed=seed, settings=config,
+        seed=seed, settings=config, purposes=[op_purpose(op) for op in column_values(rows, "op")[checked]],
     )
     return checked, inputs
 
@@ -84,11 +85,26 @@ def validate(rows: pa.Table, config: ValidationConfig, seed: int) -> StageResult
     stats.update({
         "rows_out": kept.num_rows,
         **ledger.counts(),
+        "rejected_by_op": _rejected_by_op(rows, ledger),
         "checks": {name: {"summary": round(float(result.summary), 4), "info": result.info} for name, result in results.items()},
         "seconds": round(time.perf_counter() - started, 3),
     })
     kept_scores = scores.filter(pa.array(ledger.kept_mask))
     return StageResult(kept, ledger.rejects_table(rows, STAGE), stats, {"check_scores": kept_scores})
+
+
+def _rejected_by_op(rows: pa.Table, ledger: ReasonLedger) -> dict[str, dict]:
+    """Per augmentation op: its purpose and its rejected rows per reason (the report's per-purpose lines)."""
+    found: dict[str, dict] = {}
+    ops = column_values(rows, "op")
+    for row in np.flatnonzero(~ledger.kept_mask):
+        op = ops[row]
+        if op_purpose(op) is None:
+            continue
+        entry = found.setdefault(op, {"purpose": op_purpose(op), "rejected": {}})
+        reason = REASONS[ledger.codes[row] - 1]
+        entry["rejected"][reason] = entry["rejected"].get(reason, 0) + 1
+    return dict(sorted(found.items()))
 
 
 def _drop_label_issues(rows: pa.Table, checked: np.ndarray, flags: np.ndarray, ledger: ReasonLedger) -> None:

@@ -61,6 +61,27 @@ AUGMENTER_NAMES = (
 )
 
 
+# What an op's children are for. `variety`: rewrites that keep the meaning and should read like real text;
+# the discriminator may reject them for looking machine-made. `robustness`: the noise real text carries
+# (typos, OCR errors, adversarial misspellings), which the model must tolerate; such a child is supposed to
+# look noisy and is dropped only when its label flips or its meaning is gone (the similarity gate).
+# `adversarial` is not an augmenter: it names the rows the optional adversarial add-back makes.
+VARIETY, ROBUSTNESS = "variety", "robustness"
+PURPOSES = (VARIETY, ROBUSTNESS)
+ADVERSARIAL_OP = "adversarial"
+OP_PURPOSES = {
+    **{name: VARIETY for name in AUGMENTER_NAMES},
+    "keyboard": ROBUSTNESS,
+    "ocr": ROBUSTNESS,
+    ADVERSARIAL_OP: ROBUSTNESS,
+}
+
+
+def op_purpose(op: str | None) -> str | None:
+    """The purpose of an op's rows (None: not an augmentation op, e.g. an original or a pseudo-label)."""
+    return OP_PURPOSES.get(op) if op else None
+
+
 class Augmenter(Protocol):
     """Makes up to `n` distinct changed variants of a text, deterministically for a seed."""
 

@@ -7,6 +7,8 @@ are enforced for all augmenters), `duplicates_eval_row` (an exact or near duplic
 row, as cleaning and the data contract define it), `duplicate_candidate` (the same text exists
 already), and the embedding-similarity gate: below `min_similarity` the meaning changed
 (`too_dissimilar`), above `max_similarity` the child is a near copy that teaches nothing (`near_copy`).
+Children of `robustness` ops (typos, OCR errors: stages.augmenters.OP_PURPOSES) move an embedding
+further than a rewrite of the same meaning does, so their floor is `robustness_min_similarity`.
 
 Row accounting for a stage that adds rows: rows_in + generated = rows_out + rows rejected.
 """
@@ -16,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import time
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import polars as pl
@@ -29,7 +32,7 @@ from schemas.strict import StrictModel
 from schemas.text_keys import duplicate_keys, key_hashes, repaired_keys
 from schemas.text_normalization import dedup_key_column
 from schemas.words import keeps_protected_terms
-from stages.augmenters import AUGMENTER_NAMES, build_augmenter
+from stages.augmenters import AUGMENTER_NAMES, ROBUSTNESS, build_augmenter, op_purpose
 from stages.base import ReasonLedger, StageResult
 from stages.cleaning import CleaningConfig
 
@@ -48,8 +51,14 @@ class AugmentationConfig(StrictModel):
     )
     strength: float = Field(0.1, gt=0.0, le=1.0, description="share of words, characters or sentences changed")
     min_similarity: float = Field(0.85, ge=-1.0, le=1.0, description="cosine below this: too_dissimilar")
+    robustness_min_similarity: float = Field(
+        0.7, ge=-1.0, le=1.0, description="the floor for children of robustness ops (typos move an embedding more than a "
+        "rewrite of the same meaning does): below it their meaning is gone (too_dissimilar)")
     max_similarity: float = Field(0.995, ge=-1.0, le=1.0, description="cosine above this: near_copy")
     embedding_mode: str = Field("truncate", pattern="^(truncate|chunk_mean)$")
+    goal: Literal["accuracy", "robustness"] = Field(
+        "accuracy", description="what an experiment's self-tuning keeps stages and ops for: accuracy on clean held-out rows, "
+        "or robustness: clean held-out rows and their noisy copies (char@0.10) together")
 
     @field_validator("ops")
     @classmethod
@@ -249,6 +258,15 @@ def _lost_terms(parent: str, child: str, protected_terms: frozenset[str], op: st
             if term.lower() in lowered and not keeps_protected_terms(parent, child, frozenset({term}), op)]
 
 
+def _by_purpose(ops: list[str], mask: np.ndarray) -> dict[str, int]:
+    """Children counted per purpose (`stages.augmenters.OP_PURPOSES`) where `mask` holds."""
+    counts: dict[str, int] = {}
+    for op, counted in zip(ops, mask):
+        if counted:
+            counts[op_purpose(op)] = counts.get(op_purpose(op), 0) + 1
+    return dict(sorted(counts.items()))
+
+
 def augment(rows: pa.Table, config: AugmentationConfig, inputs: AugmentationInputs, seed: int,
             generated: GeneratedChildren | None = None, cleaning: CleaningConfig = CleaningConfig()) -> StageResult:
     """Return the input rows plus the children that pass every gate; rejected children with reasons.
@@ -270,8 +288,10 @@ def augment(rows: pa.Table, config: AugmentationConfig, inputs: AugmentationInpu
     alive = np.flatnonzero(ledger.kept_mask)
     if len(alive):
         similarity[alive] = _cosine_to_parent(children.take(pa.array(alive)), parent_text, config.embedding_mode)
-        low = alive[similarity[alive] < config.min_similarity]
-        ledger.reject(low, "too_dissimilar", [f"similarity {similarity[i]:.3f}" for i in low])
+        floor = np.where([op_purpose(op) == ROBUSTNESS for op in children.column("op").to_pylist()],
+                         config.robustness_min_similarity, config.min_similarity)
+        low = alive[similarity[alive] < floor[alive]]
+        ledger.reject(low, "too_dissimilar", [f"similarity {similarity[i]:.3f} < {floor[i]:.2f}" for i in low])
         high = alive[similarity[alive] > config.max_similarity]
         ledger.reject(high, "near_copy", [f"similarity {similarity[i]:.3f}" for i in high])
     gate_seconds = time.perf_counter() - gate_started
@@ -287,6 +307,9 @@ def augment(rows: pa.Table, config: AugmentationConfig, inputs: AugmentationInpu
         **ledger.counts(),
         "kept_by_op": {} if by_op is None else {r["op"]: int(r["kept"]) for r in by_op.group_by("op").agg(pl.col("kept").sum()).iter_rows(named=True)},
         "generated_by_op": {} if by_op is None else {r["op"]: int(r["len"]) for r in by_op.group_by("op").len().iter_rows(named=True)},
+        "purpose_by_op": {op: op_purpose(op) for op in config.ops},
+        "generated_by_purpose": _by_purpose(children.column("op").to_pylist(), np.ones(children.num_rows, dtype=bool)),
+        "kept_by_purpose": _by_purpose(children.column("op").to_pylist(), ledger.kept_mask),
         "ops_not_run": not_run,
         "protected_terms": len(inputs.protected_terms),
         "seconds_by_op": op_seconds,

@@ -18,6 +18,7 @@ from pydantic import Field, field_validator
 
 from model_hooks.discriminator import cross_fitted_synthetic_p, roc_auc_with_ci, text_features
 from schemas.strict import StrictModel
+from stages.augmenters import ROBUSTNESS
 
 DEFAULT_CHECKS = ("discriminator", "label_consistency", "label_issues")
 _EXCERPT_CHARS = 160
@@ -42,6 +43,7 @@ class CheckInputs:
     vocabulary: frozenset[str]
     seed: int
     settings: ValidationConfig = field(default_factory=lambda: ValidationConfig())
+    purposes: list[str | None] = field(default_factory=list)  # per row: its op's purpose (None: no augmentation op)
     uncrossed_classes: list[str] = field(default_factory=list)
 
     @cached_property
@@ -158,29 +160,35 @@ def discriminator(inputs: CheckInputs) -> CheckResult:
     than 95% of real rows: robust to a badly calibrated P), and only when the AUC's 95% interval
     lies above 0.5: if the discriminator cannot tell the two apart, nothing looks synthetic.
     Summary: 1 - 2|AUC - 0.5| (1: indistinguishable). The info holds the AUC per origin too.
+    Children of `robustness` ops (stages.augmenters.OP_PURPOSES) are meant to look noisy: they are left
+    out of the discriminator's training and scoring (score NaN, `not_judged` in the info), never flagged.
     """
     settings = inputs.settings
-    if not inputs.is_synthetic.any():
+    purposes = np.asarray(inputs.purposes if inputs.purposes else [None] * len(inputs.ids), dtype=object)
+    judged = ~(inputs.is_synthetic & (purposes == ROBUSTNESS))
+    scores = np.full(len(inputs.ids), np.nan)
+    if not (inputs.is_synthetic & judged).any():
         nothing = np.zeros(len(inputs.ids), dtype=bool)
-        return CheckResult(np.full(len(inputs.ids), np.nan), nothing, 1.0, {"roc_auc": None, "synthetic": 0}, "looks_synthetic")
-    features = np.hstack([inputs.vectors, text_features(inputs.texts, inputs.vocabulary)])
-    scores = cross_fitted_synthetic_p(features, inputs.is_synthetic, inputs.folds, inputs.seed)
+        return CheckResult(scores, nothing, 1.0, {"roc_auc": None, "synthetic": 0, "not_judged": int((~judged).sum())}, "looks_synthetic")
+    features = np.hstack([inputs.vectors, text_features(inputs.texts, inputs.vocabulary)])[judged]
+    synthetic = inputs.is_synthetic[judged]
+    scores[judged] = cross_fitted_synthetic_p(features, synthetic, inputs.folds[judged], inputs.seed)
     threshold = settings.synthetic_threshold
     if threshold is None:
         threshold = float(np.quantile(scores[~inputs.is_synthetic], settings.synthetic_quantile))
-    auc, low, high = roc_auc_with_ci(scores, inputs.is_synthetic)
+    auc, low, high = roc_auc_with_ci(scores[judged], synthetic)
     distinguishable = low > 0.5
     origins = np.asarray(inputs.origins, dtype=object)
-    flags = inputs.is_synthetic & np.isin(origins, list(settings.looks_synthetic_origins)) & (scores > threshold) & distinguishable
+    flags = inputs.is_synthetic & judged & np.isin(origins, list(settings.looks_synthetic_origins)) & (np.nan_to_num(scores) > threshold) & distinguishable
     by_origin = {}
-    for origin in sorted(set(origins[inputs.is_synthetic])):
-        subset = ~inputs.is_synthetic | (origins == origin)
+    for origin in sorted(set(origins[inputs.is_synthetic & judged])):
+        subset = judged & (~inputs.is_synthetic | (origins == origin))
         origin_auc, origin_low, origin_high = roc_auc_with_ci(scores[subset], inputs.is_synthetic[subset])
         by_origin[origin] = {"roc_auc": round(origin_auc, 4), "roc_auc_ci95": [round(origin_low, 4), round(origin_high, 4)],
                              "rows": int((origins == origin).sum()), "above_threshold": int(((origins == origin) & (scores > threshold)).sum())}
     info = {"roc_auc": round(auc, 4), "roc_auc_ci95": [round(low, 4), round(high, 4)], "threshold": round(threshold, 4),
             "distinguishable": bool(distinguishable), "originals": int((~inputs.is_synthetic).sum()),
-            "synthetic": int(inputs.is_synthetic.sum()), "flagged": int(flags.sum()), "by_origin": by_origin}
+            "synthetic": int(synthetic.sum()), "not_judged": int((~judged).sum()), "flagged": int(flags.sum()), "by_origin": by_origin}
     return CheckResult(scores, flags, 1.0 - 2.0 * abs(auc - 0.5), info, "looks_synthetic")
 
 

@@ -86,6 +86,34 @@ def test_pseudo_labeled_rows_are_real_text_and_not_rejected_as_looking_synthetic
     assert run_check("discriminator", inputs).flags.sum() > 0
 
 
+def test_a_robustness_child_is_not_rejected_for_looking_noisy_but_a_variety_child_is():
+    inputs = clustered_inputs(synthetic_shift=6.0)
+    n_synthetic = int(inputs.is_synthetic.sum())
+    # half the synthetic rows are typo children (robustness), half rewrites (variety), all equally far from the originals
+    inputs.purposes = [None if not s else ("robustness" if i % 2 else "variety") for i, s in enumerate(inputs.is_synthetic)]
+    result = run_check("discriminator", inputs)
+    robustness = np.asarray([p == "robustness" for p in inputs.purposes])
+    assert not result.flags[robustness].any() and np.isnan(result.scores[robustness]).all()
+    assert result.flags[~robustness].sum() > 0 and result.info["not_judged"] == robustness.sum() == n_synthetic // 2
+    assert result.info["synthetic"] == n_synthetic - n_synthetic // 2
+
+
+def test_stage_counts_rejected_children_per_op_and_purpose_and_keeps_noisy_robustness_children():
+    rows, planted = stage_rows()
+    ops = ["keyboard" if i % 2 else "wordnet_synonym" for i in range(rows.num_rows)]
+    rows = rows.set_column(rows.schema.get_field_index("op"), "op", pa.array(
+        [op if origin == "augmented" else None for op, origin in zip(ops, rows.column("origin").to_pylist())], pa.string()))
+    result = validate(rows, ValidationConfig(folds=3, min_label_probability=0.5, synthetic_quantile=0.5), seed=0)
+    rejected = result.rejected.to_pylist()
+    assert not [r for r in rejected if r["op"] == "keyboard" and r["reason"] == "looks_synthetic"]
+    by_op = result.stats["rejected_by_op"]
+    for op, entry in by_op.items():
+        assert entry["purpose"] == {"keyboard": "robustness", "wordnet_synonym": "variety"}[op]
+        assert entry["rejected"] == {reason: sum(1 for r in rejected if r["op"] == op and r["reason"] == reason)
+                                     for reason in {r["reason"] for r in rejected if r["op"] == op}}
+    assert sum(n for entry in by_op.values() for n in entry["rejected"].values()) == result.rejected.num_rows
+
+
 def test_label_gate_catches_planted_label_flips():
     inputs = clustered_inputs(flip=9, seed=1)
     result = run_check("label_consistency", inputs)

@@ -56,10 +56,17 @@ def test_experiment_flow_writes_paired_records_for_every_arm(data_file, tmp_path
         assert len(cell["decision_lines"]) == len(cell["decisions"])
     report = (tmp_path / "runs" / "exp" / "report.html").read_text()
     assert "tuning decisions" in report and "curation: " in report
+    clean = {(r["arm"], r["seed"]): r for r in records if r["noise"] == "none"}
+    noisy = [r for r in records if r["noise"] != "none"]
+    assert sorted({r["noise"] for r in noisy}) == ["char@0.05", "char@0.10", "char@0.20", "word@0.10"]
+    assert len(noisy) == 4 * len(clean), "every arm of every cell is scored on every noisy copy"
+    for record in noisy:
+        assert record["clean_macro_f1"] == clean[(record["arm"], record["seed"])]["macro_f1"]
+        assert record["drop_from_clean"] == pytest.approx((record["clean_macro_f1"] - record["macro_f1"]) * 100, abs=1e-3)
     for record in records:
         assert record["eval_split"] == "test" and record["git_commit"] and record["embedding_backend"]
         assert record["dataset"] == "topics" and record["trainer"] == "head" and record["k"] == 2
-        assert 0.0 <= record["macro_f1"] <= 1.0 and set(record["per_class_f1"]) == set(TOPICS)
+        assert 0.0 <= record["macro_f1"] <= 1.0 and (record["noise"] != "none" or set(record["per_class_f1"]) == set(TOPICS))
         assert record["n_train"] == 6 or record["arm"] != "raw"
         assert record["weighting"] == ("uniform" if record["arm"].startswith("ref:") and record["arm"] != "ref:name_prior" else "family")
     assert (tmp_path / "results" / "experiment_topics.md").read_text().count("| test | head | truncate | curated | 2 | 2 |") == 1

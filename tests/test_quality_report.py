@@ -156,6 +156,21 @@ def test_augmented_rows_show_their_augmenter_and_parent_with_the_changes_marked(
     assert "<del>" in old and "<ins>" in new  # a kept child differs from its parent
 
 
+def test_augmented_rows_are_counted_per_purpose_from_the_stage_stats(run_folder):
+    augmented = section((run_folder / "report.html").read_text(encoding="utf-8"), "augmented")
+    stats = json.loads((run_folder / "stats" / "augment.json").read_text(encoding="utf-8"))
+    rejected = json.loads((run_folder / "stats" / "validate.json").read_text(encoding="utf-8"))["rejected_by_op"]
+    final = pq.read_table(run_folder / "40_validated.parquet", columns=["origin", "op"]).to_pylist()
+    assert stats["generated_by_purpose"], "the fixture's run makes children"
+    for purpose, generated in stats["generated_by_purpose"].items():
+        ops = sorted(op for op, of in stats["purpose_by_op"].items() if of == purpose)
+        kept = sum(1 for r in final if r["origin"] == "augmented" and r["op"] in ops)
+        dropped = sum(n for op in ops for n in rejected.get(op, {}).get("rejected", {}).values())
+        line = re.search(rf'<p class="purpose" data-purpose="{purpose}">{purpose} \({", ".join(ops)}\): (.*?)</p>', augmented).group(1)
+        assert line.startswith(f"{generated} generated, {stats['kept_by_purpose'].get(purpose, 0)} passed the augment gates, {dropped} rejected by validation")
+        assert line.endswith(f", {kept} in the final rows")
+
+
 def test_reject_details_name_the_duplicated_row(run_folder):
     rejects = section((run_folder / "report.html").read_text(encoding="utf-8"), "rejects")
     duplicates = [r for r in pq.read_table(run_folder / "rejects" / "augment.parquet").to_pylist() if r["reason"] == "duplicate_candidate"]
