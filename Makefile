@@ -104,6 +104,7 @@ bench-noise: install resources
 
 bench-robustness: install resources
 	$(VENV)/bin/pdap robustness --config configs/demo.yaml
+	$(VENV)/bin/pdap robustness --config configs/demo.yaml --recipe deepwordbug --addback
 
 bench-pseudo-labels: install resources
 	$(PY) benchmarks/wordnet_glosses.py

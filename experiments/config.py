@@ -23,6 +23,9 @@ class RobustnessConfig(StrictModel):
     )
     sample: int = Field(100, ge=1, description="test-half eval rows attacked per cell (the same rows for both models)")
     query_budget: int = Field(1000, ge=10, description="model queries allowed per attacked row")
+    adversarial_addback: bool = Field(
+        False, description="also attack a third model, `curated+adversarial`: the curated rows plus the adversarial add-back "
+        "children of their originals (stages/adversarial_addback.py, augmentation.adversarial_* settings)")
     ks: list[PositiveInt] = Field([10], min_length=1)
     seeds: list[int] = Field([0, 1, 2], min_length=1)
 

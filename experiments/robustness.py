@@ -4,8 +4,10 @@ For each (k, seed) cell: draw the k-shot set and build the raw and the curated t
 experiment does (experiments/runner.py `run_cell`: the head's L2 by cross-validation, self-tuning,
 `training_arms`; ablations off), train the `head` on each with that L2 and the family weights, and
 attack both with every recipe on one seeded sample of test-half eval rows, the rows the experiment
-reports on (dev rows are for tuning). Both models and all recipes read one in-memory embedding
-cache, so a text is embedded once per cell. Records follow ARCHITECTURE.md ("robustness_<dataset>.jsonl").
+reports on (dev rows are for tuning). With `adversarial_addback` (default) a third model,
+`curated+adversarial`, trains on the curated rows plus the adversarial add-back children of their
+originals (stages/adversarial_addback.py), gated like every child. All models and recipes read one
+in-memory embedding cache, so a text is embedded once per cell. Records follow ARCHITECTURE.md ("robustness_<dataset>.jsonl").
 """
 
 from __future__ import annotations
@@ -23,9 +25,11 @@ from experiments.self_tuning import Tuning, tune_pipeline
 from model_hooks.embedder import DEFAULT_BACKEND, get_embedder
 from model_hooks.robustness import SharedEmbeddings, probe
 from model_hooks.trainers import HeadTrainer, linear_probabilities, make_trainer
-from schemas.rows import family_weights
+from schemas.rows import Split, family_weights
+from stages.semantic_augmentation import AugmentationInputs, augment
 
 ATTACKED_SPLIT = "test"
+ADDBACK_MODEL = "curated+adversarial"
 
 
 def head_experiment(config):
@@ -53,7 +57,19 @@ def training_sets(drawn: pa.Table, config, labels: list[str], seed: int) -> tupl
         head = make_trainer("head", settings.embedding_mode, settings.setfit_max_pairs, head_l2)
         tuning = tune_pipeline(drawn, config, labels, seed, head, settings.inner_folds, memo)
     arms, _ = training_arms(drawn, config, seed, tuning, memo)
-    return {"raw": arms["raw"], "curated": arms["curated"]}, head_l2, tuning
+    train_sets = {"raw": arms["raw"], "curated": arms["curated"]}
+    if settings.robustness.adversarial_addback:
+        train_sets[ADDBACK_MODEL] = with_adversarial_addback(drawn, arms["curated"], config, seed)
+    return train_sets, head_l2, tuning
+
+
+def with_adversarial_addback(drawn: pa.Table, curated: pa.Table, config, seed: int) -> pa.Table:
+    """`curated` plus the adversarial add-back children of its labeled originals that pass the augmentation
+    gates (the eval rows of `drawn` are there only for the eval-duplicate gate)."""
+    augmentation = config.augmentation.model_copy(update={"enabled": True, "ops": [], "adversarial_addback": True})
+    rows = pa.concat_tables([curated, drawn.filter(pc.equal(drawn.column("split"), Split.EVAL.value))])
+    kept = augment(rows, augmentation, AugmentationInputs(), seed, cleaning=config.cleaning).kept
+    return kept.filter(pc.equal(kept.column("split"), Split.LABELED.value))
 
 
 def head_weights(train: pa.Table, labels: list[str], seed: int, settings, head_l2: float) -> tuple[np.ndarray, np.ndarray]:

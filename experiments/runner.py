@@ -17,7 +17,7 @@ from experiments.self_tuning import Tuning, tune_pipeline, without_ops
 from model_hooks.embedder import DEFAULT_BACKEND, get_embedder
 from model_hooks.trainers import choose_head_l2, make_trainer
 from schemas.rows import Split, family_keys
-from stages.augmenters import wordnet_synonyms
+from stages.augmenters import ADVERSARIAL_OP, wordnet_synonyms
 from stages.domain_adaptation import PSEUDO_LABEL_OP
 from stages.ingest import eval_part
 from stages.pipeline import STAGE_NAMES, run_pipeline
@@ -69,7 +69,7 @@ def ablated_ops(config, curated: pa.Table) -> list[str]:
     """
     ops = set(curated.column("op").drop_null().to_pylist())
     if config.augmentation.enabled:
-        ops |= set(config.augmentation.ops)
+        ops |= set(config.augmentation.ops) | ({ADVERSARIAL_OP} if config.augmentation.adversarial_addback else set())
     if config.domain.enabled and config.domain.pseudo_label:
         ops.add(PSEUDO_LABEL_OP)
     return sorted(ops)

@@ -41,6 +41,7 @@ import pyarrow.compute as pc
 from experiments.noise import noisy_copy, parse_noise
 from model_hooks.trainers import HeadTrainer, stratified_folds
 from schemas.rows import Origin, Split, column_values, family_keys
+from stages.augmenters import op_purpose
 from stages.domain_adaptation import build_domain_inputs, limit_pseudo_labels
 from stages.pipeline import run_pipeline
 from stages.validation_checks import CheckFailed
@@ -247,7 +248,7 @@ def tune_pipeline(rows: pa.Table, config, labels: list[str], seed: int, head, n_
     dropped_ops: set[str] = set()
     if "augment" not in skip:
         ops = sorted({op for fold in folds for op in curated_rows(fold, skip).column("op").drop_null().to_pylist()
-                      if op in config.augmentation.ops})
+                      if op_purpose(op) is not None})
         for op in ops:
             # an op's rows are a small part of the rows: start from the chosen pipeline's fit
             score(f"{variant(skip)}-{op}", lambda fold, op=op: curated_rows(fold, skip, frozenset({op})), warm_from=variant(skip))

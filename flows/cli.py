@@ -207,6 +207,8 @@ def robustness(
     recipe: Optional[list[str]] = typer.Option(
         None, "--recipe", help="attack recipe, repeatable (--recipe deepwordbug --recipe pwws): deepwordbug | wordnet_swap | pwws | "
         "pruthi; default deepwordbug and wordnet_swap"),
+    addback: Optional[bool] = typer.Option(None, "--addback/--no-addback", help="also attack curated+adversarial: the curated rows "
+                                           "plus adversarial add-back (default: off)"),
     run_id: Optional[str] = typer.Option(None, help=RUN_ID_HELP),
 ):
     """Attack the raw and the curated model with offline TextAttack recipes; write robustness_<dataset>.jsonl."""
@@ -214,7 +216,8 @@ def robustness(
     from flows.config import RunConfig
 
     section = {key: value for key, value in {"ks": list(k) if k else None, "seeds": list(range(seeds)) if seeds is not None else None,
-                                             "sample": sample, "recipes": list(recipe) if recipe else None}.items() if value is not None}
+                                             "sample": sample, "recipes": list(recipe) if recipe else None,
+                                             "adversarial_addback": addback}.items() if value is not None}
     run_config = RunConfig.load(config, {"experiment": {"robustness": section}})
     preflight(run_config, {"--k" if k else f"{config}: experiment.robustness.ks": run_config.experiment.robustness.ks})
     from flows.robustness import robustness_flow

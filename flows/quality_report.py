@@ -4,7 +4,7 @@ A banner first when the run failed or stopped early. Sections: the run's metadat
 inputs, rows per split, embedding backend, code commit, the configuration collapsed), rows through
 each stage (funnel chart), rejects by reason with example rows and their details, label balance
 (raw against the original, augmented and pseudo-labeled rows kept), augmented rows per op and per
-purpose (variety or robustness: generated, passed the gates, rejected by validation, kept) with
+purpose (variety or robustness: generated, passed the gates, rejected later, kept) with
 examples beside their parents and the changed words marked, text lengths, score histograms with the
 thresholds they are cut at, problems of the eval split, the adversarial-validation checks, contract
 results with a link to the Great Expectations Data Docs, and, when an experiment ran in the folder,
@@ -219,19 +219,33 @@ def _per_purpose(stats: dict, name: str, purpose: str, ops: list[str]) -> int | 
     return None
 
 
+def _rejected(stage: str, reasons: Counter) -> str:
+    """'N rejected by <stage> (reason n, ...)'."""
+    detail = f" ({', '.join(f'{reason} {n}' for reason, n in sorted(reasons.items()))})" if reasons else ""
+    return f"{sum(reasons.values())} rejected by {stage}{detail}"
+
+
+def _rejected_at_adapt(run: ReportRun, ops: list[str]) -> str | None:
+    """The children of `ops` that adaptation rejected (its rejects file; its stats do not count per op); None without the file."""
+    path = run.folder.rejects_path("adapt")
+    if not path.exists():
+        return None
+    return _rejected("adaptation", Counter(r["reason"] for r in pq.read_table(path, columns=["op", "reason"]).to_pylist() if r["op"] in ops))
+
+
 def _rejected_by_validation(validate: dict, ops: list[str]) -> str | None:
-    """'N rejected by validation (reason n, ...)' for `ops`; None when the validate stats do not count them."""
+    """The children of `ops` that validation rejected, per reason; None when the validate stats do not count them."""
     if "rejected_by_op" not in validate:
         return None
     reasons = Counter()
     for op in ops:
         reasons.update(validate["rejected_by_op"].get(op, {}).get("rejected", {}))
-    detail = f" ({', '.join(f'{reason} {n}' for reason, n in sorted(reasons.items()))})" if reasons else ""
-    return f"{sum(reasons.values())} rejected by validation{detail}"
+    return _rejected("validation", reasons)
 
 
 def purpose_lines(run: ReportRun, ops: list[str], in_final: Counter) -> str:
-    """Per purpose of the augmentation ops: children generated, past the augment gates, rejected by validation, kept."""
+    """Per purpose of the augmentation ops: children generated, past the augment gates, rejected by adaptation and
+    by validation, and kept."""
     stats, validate = run.stats("augment"), run.stats("validate")
     lines = []
     for purpose in PURPOSES:
@@ -240,7 +254,7 @@ def purpose_lines(run: ReportRun, ops: list[str], in_final: Counter) -> str:
             continue
         generated, kept = _per_purpose(stats, "generated", purpose, members), _per_purpose(stats, "kept", purpose, members)
         counts = [None if generated is None else f"{generated} generated", None if kept is None else f"{kept} passed the augment gates",
-                  _rejected_by_validation(validate, members), f"{sum(in_final[op] for op in members)} in the final rows"]
+                  _rejected_at_adapt(run, members), _rejected_by_validation(validate, members), f"{sum(in_final[op] for op in members)} in the final rows"]
         text = f"{purpose} ({', '.join(members)}): {', '.join(count for count in counts if count is not None)}"
         lines.append(f'<p class="purpose" data-purpose="{e(purpose)}">{e(text)}</p>')
     return "".join(lines)

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from pathlib import Path
-
-import math
 
 import pyarrow.parquet as pq
 from prefect import flow, task
@@ -47,35 +46,36 @@ def _interval(values: list[float], scale: float = 1.0, digits: int = 1, sign: st
 
 
 def summary_table(records: list[dict]) -> str:
-    """Markdown per recipe and k, over the seeds with both models: success rate per model and the paired
-    curated - raw difference, words perturbed per successful attack (each mean with its 95% t-interval),
-    clean accuracy on the sampled rows, rows sampled and attacked, and attack seconds per seed."""
+    """Markdown per recipe, k and model other than raw, over the seeds with both: success rate of raw and of the
+    model and their paired difference, words perturbed per successful attack (each mean with its 95% t-interval),
+    clean accuracy on the sampled rows, rows sampled and attacked, and attack seconds per seed (both models)."""
     cells = defaultdict(dict)
     for r in records:
         cells[(r["recipe"], r["k"])].setdefault(r["model"], {})[r["seed"]] = r
     lines = [
-        "| recipe | k | seeds | rows sampled | attacked raw / curated | raw success % [95% CI] | curated success % [95% CI] "
-        "| curated - raw (points) [95% CI] | words perturbed raw [95% CI] | words perturbed curated [95% CI] "
-        "| clean accuracy raw / curated | attack seconds per seed |",
-        "|---|---:|---:|---:|---|---|---|---|---|---|---|---:|",
+        "| recipe | k | model | seeds | rows sampled | attacked raw / model | raw success % [95% CI] | model success % [95% CI] "
+        "| model - raw (points) [95% CI] | words perturbed raw [95% CI] | words perturbed model [95% CI] "
+        "| clean accuracy raw / model | attack seconds per seed |",
+        "|---|---:|---|---:|---:|---|---|---|---|---|---|---|---:|",
     ]
     for (recipe, k), by_model in sorted(cells.items()):
-        raw, curated = by_model.get("raw", {}), by_model.get("curated", {})
-        seeds = sorted(set(raw) & set(curated))
-        if not seeds:
-            continue
-        field = lambda model, name: [model[s].get(name) for s in seeds]  # noqa: E731
-        mean = lambda model, name: sum(field(model, name)) / len(seeds)  # noqa: E731
-        attacked = lambda model: mean(model, "succeeded") + mean(model, "failed")  # noqa: E731
-        differences = [c - r for c, r in zip(field(curated, "attack_success_rate"), field(raw, "attack_success_rate"))]
-        seconds = [r + c if r is not None and c is not None else None for r, c in zip(field(raw, "seconds"), field(curated, "seconds"))]
-        lines.append(
-            f"| {recipe} | {k} | {len(seeds)} | {mean(raw, 'n'):.0f} | {attacked(raw):.1f} / {attacked(curated):.1f} "
-            f"| {_interval(field(raw, 'attack_success_rate'), 100)} | {_interval(field(curated, 'attack_success_rate'), 100)} "
-            f"| {_interval(differences, 100, sign='+')} | {_interval(field(raw, 'avg_words_perturbed'), digits=2)} "
-            f"| {_interval(field(curated, 'avg_words_perturbed'), digits=2)} "
-            f"| {mean(raw, 'clean_accuracy'):.3f} / {mean(curated, 'clean_accuracy'):.3f} | {_interval(seconds, digits=0)} |"
-        )
+        raw = by_model.get("raw", {})
+        for name, other in sorted(by_model.items(), key=lambda item: (item[0] != "curated", item[0])):
+            seeds = sorted(set(raw) & set(other))
+            if name == "raw" or not seeds:
+                continue
+            field = lambda model, key: [model[s].get(key) for s in seeds]  # noqa: E731
+            mean = lambda model, key: sum(field(model, key)) / len(seeds)  # noqa: E731
+            attacked = lambda model: mean(model, "succeeded") + mean(model, "failed")  # noqa: E731
+            differences = [c - r for c, r in zip(field(other, "attack_success_rate"), field(raw, "attack_success_rate"))]
+            seconds = [r + c if r is not None and c is not None else None for r, c in zip(field(raw, "seconds"), field(other, "seconds"))]
+            lines.append(
+                f"| {recipe} | {k} | {name} | {len(seeds)} | {mean(raw, 'n'):.0f} | {attacked(raw):.1f} / {attacked(other):.1f} "
+                f"| {_interval(field(raw, 'attack_success_rate'), 100)} | {_interval(field(other, 'attack_success_rate'), 100)} "
+                f"| {_interval(differences, 100, sign='+')} | {_interval(field(raw, 'avg_words_perturbed'), digits=2)} "
+                f"| {_interval(field(other, 'avg_words_perturbed'), digits=2)} "
+                f"| {mean(raw, 'clean_accuracy'):.3f} / {mean(other, 'clean_accuracy'):.3f} | {_interval(seconds, digits=0)} |"
+            )
     return "\n".join(lines) + "\n"
 
 
@@ -90,8 +90,9 @@ def robustness_flow(config: RunConfig, run_id: str | None = None) -> dict:
     path = results_dir / f"robustness_{config.dataset_name}.jsonl"
     merged = merge_records(path, records, RECORD_KEY, replace=RECORD_KEY)
     table = summary_table(merged)
-    title = (f"# Robustness: {config.dataset_name}\n\nAttack success rate on the same test-half eval rows for the raw and the curated "
-             "`head` model (success: the prediction flips, among the rows the model got right); mean over seeds with 95% t-intervals.\n\n")
+    title = (f"# Robustness: {config.dataset_name}\n\nAttack success rate on the same test-half eval rows for the raw `head` model and "
+             "each other model (curated; curated+adversarial: the curated rows plus adversarial add-back); success: the prediction "
+             "flips, among the rows the model got right; mean over seeds with 95% t-intervals.\n\n")
     atomic_write_bytes(results_dir / f"robustness_{config.dataset_name}.md", (title + table).encode("utf-8"))
     create_markdown_artifact(key="robustness", markdown=title + summary_table(records), description="Attack success rate, raw vs curated model")
     folder.finish()

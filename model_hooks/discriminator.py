@@ -62,13 +62,16 @@ def text_features(texts: list[str], vocabulary: frozenset[str]) -> np.ndarray:
     return features
 
 
-def cross_fitted_synthetic_p(features: np.ndarray, is_synthetic: np.ndarray, folds: np.ndarray, seed: int) -> np.ndarray:
+def cross_fitted_synthetic_p(features: np.ndarray, is_synthetic: np.ndarray, folds: np.ndarray, seed: int,
+                             trains: np.ndarray | None = None) -> np.ndarray:
     """P(synthetic) for every row from a class-balanced, strongly regularised (C=0.1) logistic
     regression trained on the other folds (hundreds of features, often under a hundred originals).
 
-    Rows of a fold whose training folds lack one of the two classes (tiny data) are scored by the
-    model trained on all rows instead.
+    Only rows where `trains` holds (default: all) train a model; the others are scored by the model
+    trained on all of those. Rows of a fold whose training folds lack one of the two classes (tiny
+    data) are scored by the model trained on all training rows too.
     """
+    trains = np.ones(len(features), dtype=bool) if trains is None else np.asarray(trains, dtype=bool)
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
@@ -78,13 +81,13 @@ def cross_fitted_synthetic_p(features: np.ndarray, is_synthetic: np.ndarray, fol
         return model.fit(features[rows], is_synthetic[rows])
 
     scores = np.full(len(features), np.nan)
-    for fold in np.unique(folds):
-        train, test = folds != fold, folds == fold
+    for fold in np.unique(folds[trains]):
+        train, test = trains & (folds != fold), trains & (folds == fold)
         if len(np.unique(is_synthetic[train])) == 2:
             scores[test] = fitted(train).predict_proba(features[test])[:, 1]
     unscored = np.isnan(scores)
     if unscored.any():
-        scores[unscored] = fitted(np.ones(len(features), dtype=bool)).predict_proba(features[unscored])[:, 1]
+        scores[unscored] = fitted(trains).predict_proba(features[unscored])[:, 1]
     return scores
 
 

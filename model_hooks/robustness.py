@@ -6,7 +6,7 @@ Only recipes without downloads are offered (OFFLINE.md):
 - `deepwordbug`, `pruthi`: TextAttack's character-level recipes;
 - `pwws`: TextAttack's PWWSRen2019, WordNet synonym swaps over the project's offline WordNet. Its
   word ranking queries every synonym of every word before the first swap, which on ~200-word
-  abstracts takes most of a 1,000-query budget (about 15 s a row here);
+  abstracts takes most of a 1,000-query budget (10 to 18 s a row measured on 2 cores);
 - `wordnet_swap`: PWWS's transformation and constraints (WordNet synonyms, no stopword or word
   swapped twice) with the greedy search in the order of [UNK] word importance (TextFooler's ranking,
   one query per word) instead of PWWS's probability-weighted saliency. It is not PWWS, hence its name.
@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import random
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
@@ -47,12 +47,13 @@ class SharedEmbeddings:
     @classmethod
     def of(cls, embedder) -> SharedEmbeddings:
         """For a model_hooks.embedder.Embedder. In `truncate` mode a vector depends only on the first
-        MAX_TOKENS word pieces, so texts that differ only beyond them (an attack's edits to words the
-        model never reads: about half of the queries on abstracts) share one vector."""
+        MAX_TOKENS word pieces, so texts that differ only beyond them share one vector (an attack's edits
+        to words the model never reads: nearly half of the distinct texts an attack on abstracts queries)."""
         from model_hooks.embedder import MAX_TOKENS, tokenizer
 
-        def pieces(texts: list[str]) -> list[tuple[int, ...]]:
-            return [tuple(ids) for ids in tokenizer()(texts, truncation=True, max_length=MAX_TOKENS, verbose=False)["input_ids"]]
+        def pieces(texts: list[str]) -> list[bytes]:
+            ids = tokenizer()(texts, truncation=True, max_length=MAX_TOKENS, verbose=False)["input_ids"]
+            return [np.asarray(piece, np.int32).tobytes() for piece in ids]
 
         return cls(embedder.embed, pieces if embedder.mode == "truncate" else None)
 
@@ -76,7 +77,7 @@ class ProbeResult:
     avg_words_perturbed_share: float
     avg_queries: float
     queries: int
-    seconds: float
+    seconds: float = field(compare=False)  # wall time: equal probes differ in it
 
     @property
     def attack_success_rate(self) -> float:
@@ -130,20 +131,35 @@ def _build_attack(recipe: str, model: ProbabilityModel, query_budget: int):
     return attack
 
 
-def probe(model: ProbabilityModel, texts: list[str], labels: list[int], recipe: str = "deepwordbug", query_budget: int = 2000, seed: int = 0) -> ProbeResult:
-    """Attack every (text, label index) pair with `recipe`. Random draws restart from (seed, row) at
+def _attack_results(model: ProbabilityModel, texts: list[str], labels: list[int], recipe: str, query_budget: int, seed: int):
+    """TextAttack's result for every (text, label index) pair. Random draws restart from (seed, row) at
     each row, so a row's perturbations do not depend on the rows attacked before it."""
+    attack = _build_attack(recipe, model, query_budget)
+    for row, (text, label) in enumerate(zip(texts, labels)):
+        random.seed(seed * 1_000_003 + row)
+        np.random.seed((seed * 1_000_003 + row) % 2**32)
+        yield attack.attack(text, int(label))
+
+
+def attack_texts(model: ProbabilityModel, texts: list[str], labels: list[int], recipe: str = "deepwordbug", query_budget: int = 300,
+                 seed: int = 0) -> list[str | None]:
+    """Per (text, label index): the text of a successful attack, or None (already misread, or the attack failed)."""
+    with textattack_offline():
+        from textattack.attack_results import SuccessfulAttackResult
+
+    return [result.perturbed_result.attacked_text.text if isinstance(result, SuccessfulAttackResult) else None
+            for result in _attack_results(model, texts, labels, recipe, query_budget, seed)]
+
+
+def probe(model: ProbabilityModel, texts: list[str], labels: list[int], recipe: str = "deepwordbug", query_budget: int = 2000, seed: int = 0) -> ProbeResult:
+    """Attack every (text, label index) pair with `recipe` (`_attack_results`) and count the outcomes."""
     with textattack_offline():
         from textattack.attack_results import FailedAttackResult, SkippedAttackResult, SuccessfulAttackResult
 
     started = time.perf_counter()
-    attack = _build_attack(recipe, model, query_budget)
     skipped = succeeded = failed = 0
     perturbed, shares, queries = [], [], []
-    for row, (text, label) in enumerate(zip(texts, labels)):
-        random.seed(seed * 1_000_003 + row)
-        np.random.seed((seed * 1_000_003 + row) % 2**32)
-        result = attack.attack(text, int(label))
+    for result in _attack_results(model, texts, labels, recipe, query_budget, seed):
         if isinstance(result, SkippedAttackResult):
             skipped += 1
             continue

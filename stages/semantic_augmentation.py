@@ -32,7 +32,8 @@ from schemas.strict import StrictModel
 from schemas.text_keys import duplicate_keys, key_hashes, repaired_keys
 from schemas.text_normalization import dedup_key_column
 from schemas.words import keeps_protected_terms
-from stages.augmenters import AUGMENTER_NAMES, ROBUSTNESS, build_augmenter, op_purpose
+from stages.adversarial_addback import adversarial_children
+from stages.augmenters import ADVERSARIAL_OP, AUGMENTER_NAMES, ROBUSTNESS, build_augmenter, op_purpose
 from stages.base import ReasonLedger, StageResult
 from stages.cleaning import CleaningConfig
 
@@ -56,6 +57,11 @@ class AugmentationConfig(StrictModel):
         "rewrite of the same meaning does): below it their meaning is gone (too_dissimilar)")
     max_similarity: float = Field(0.995, ge=-1.0, le=1.0, description="cosine above this: near_copy")
     embedding_mode: str = Field("truncate", pattern="^(truncate|chunk_mean)$")
+    adversarial_addback: bool = Field(
+        False, description="also attack each parent on the head trained on the labeled rows and keep successful attack texts "
+        "as children (op adversarial, purpose robustness); costs a few hundred model queries per parent")
+    adversarial_recipe: Literal["deepwordbug", "pruthi"] = "deepwordbug"
+    adversarial_query_budget: int = Field(300, ge=10, description="model queries per attacked parent")
     goal: Literal["accuracy", "robustness"] = Field(
         "accuracy", description="what an experiment's self-tuning keeps stages and ops for: accuracy on clean held-out rows, "
         "or robustness: clean held-out rows and their noisy copies (char@0.10) together")
@@ -280,6 +286,11 @@ def augment(rows: pa.Table, config: AugmentationConfig, inputs: AugmentationInpu
     if generated is None:
         generated = generate(parents, config, inputs, seed)
     children, not_run, op_seconds = generated.table, generated.not_run, generated.seconds_by_op
+    if config.enabled and config.adversarial_addback:
+        addback_started = time.perf_counter()
+        children = pa.concat_tables([children, adversarial_children(rows, parents, config.adversarial_recipe, config.adversarial_query_budget,
+                                                                    None, seed, config.embedding_mode)])
+        op_seconds = {**op_seconds, ADVERSARIAL_OP: round(time.perf_counter() - addback_started, 3)}
     parent_text = dict(zip(parents.column("id").to_pylist(), parents.column("text").to_pylist()))
     ledger = pre_gate_ledger(rows, children, parent_text, inputs.protected_terms, cleaning)
 
@@ -307,7 +318,7 @@ def augment(rows: pa.Table, config: AugmentationConfig, inputs: AugmentationInpu
         **ledger.counts(),
         "kept_by_op": {} if by_op is None else {r["op"]: int(r["kept"]) for r in by_op.group_by("op").agg(pl.col("kept").sum()).iter_rows(named=True)},
         "generated_by_op": {} if by_op is None else {r["op"]: int(r["len"]) for r in by_op.group_by("op").len().iter_rows(named=True)},
-        "purpose_by_op": {op: op_purpose(op) for op in config.ops},
+        "purpose_by_op": {op: op_purpose(op) for op in [*config.ops, *([ADVERSARIAL_OP] if config.adversarial_addback else [])]},
         "generated_by_purpose": _by_purpose(children.column("op").to_pylist(), np.ones(children.num_rows, dtype=bool)),
         "kept_by_purpose": _by_purpose(children.column("op").to_pylist(), ledger.kept_mask),
         "ops_not_run": not_run,

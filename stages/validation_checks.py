@@ -160,26 +160,27 @@ def discriminator(inputs: CheckInputs) -> CheckResult:
     than 95% of real rows: robust to a badly calibrated P), and only when the AUC's 95% interval
     lies above 0.5: if the discriminator cannot tell the two apart, nothing looks synthetic.
     Summary: 1 - 2|AUC - 0.5| (1: indistinguishable). The info holds the AUC per origin too.
-    Children of `robustness` ops (stages.augmenters.OP_PURPOSES) are meant to look noisy: they are left
-    out of the discriminator's training and scoring (score NaN, `not_judged` in the info), never flagged.
+    Children of `robustness` ops (stages.augmenters.OP_PURPOSES) are meant to look noisy: they do not
+    train the discriminator and are never flagged (`not_judged` in the info); their score, from the
+    model trained on all judged rows, still shows how synthetic they look.
     """
     settings = inputs.settings
     purposes = np.asarray(inputs.purposes if inputs.purposes else [None] * len(inputs.ids), dtype=object)
     judged = ~(inputs.is_synthetic & (purposes == ROBUSTNESS))
-    scores = np.full(len(inputs.ids), np.nan)
     if not (inputs.is_synthetic & judged).any():
         nothing = np.zeros(len(inputs.ids), dtype=bool)
-        return CheckResult(scores, nothing, 1.0, {"roc_auc": None, "synthetic": 0, "not_judged": int((~judged).sum())}, "looks_synthetic")
-    features = np.hstack([inputs.vectors, text_features(inputs.texts, inputs.vocabulary)])[judged]
+        info = {"roc_auc": None, "synthetic": 0, "not_judged": int((~judged).sum())}
+        return CheckResult(np.full(len(inputs.ids), np.nan), nothing, 1.0, info, "looks_synthetic")
+    features = np.hstack([inputs.vectors, text_features(inputs.texts, inputs.vocabulary)])
+    scores = cross_fitted_synthetic_p(features, inputs.is_synthetic, inputs.folds, inputs.seed, trains=judged)
     synthetic = inputs.is_synthetic[judged]
-    scores[judged] = cross_fitted_synthetic_p(features, synthetic, inputs.folds[judged], inputs.seed)
     threshold = settings.synthetic_threshold
     if threshold is None:
         threshold = float(np.quantile(scores[~inputs.is_synthetic], settings.synthetic_quantile))
     auc, low, high = roc_auc_with_ci(scores[judged], synthetic)
     distinguishable = low > 0.5
     origins = np.asarray(inputs.origins, dtype=object)
-    flags = inputs.is_synthetic & judged & np.isin(origins, list(settings.looks_synthetic_origins)) & (np.nan_to_num(scores) > threshold) & distinguishable
+    flags = inputs.is_synthetic & judged & np.isin(origins, list(settings.looks_synthetic_origins)) & (scores > threshold) & distinguishable
     by_origin = {}
     for origin in sorted(set(origins[inputs.is_synthetic & judged])):
         subset = judged & (~inputs.is_synthetic | (origins == origin))

@@ -93,7 +93,8 @@ def test_a_robustness_child_is_not_rejected_for_looking_noisy_but_a_variety_chil
     inputs.purposes = [None if not s else ("robustness" if i % 2 else "variety") for i, s in enumerate(inputs.is_synthetic)]
     result = run_check("discriminator", inputs)
     robustness = np.asarray([p == "robustness" for p in inputs.purposes])
-    assert not result.flags[robustness].any() and np.isnan(result.scores[robustness]).all()
+    assert not result.flags[robustness].any() and not np.isnan(result.scores).any()
+    assert result.scores[robustness].mean() > result.scores[~inputs.is_synthetic].mean(), "scored: they do look synthetic"
     assert result.flags[~robustness].sum() > 0 and result.info["not_judged"] == robustness.sum() == n_synthetic // 2
     assert result.info["synthetic"] == n_synthetic - n_synthetic // 2
 

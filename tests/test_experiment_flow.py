@@ -86,7 +86,8 @@ def test_robustness_flow_attacks_raw_and_curated_models_on_the_same_eval_rows(da
     from flows.robustness import robustness_flow
 
     overrides = {"experiment": {"results_dir": str(tmp_path / "results"),
-                                "robustness": {"ks": [2], "seeds": [0], "sample": 3, "query_budget": 40}}}
+                                "robustness": {"ks": [2], "seeds": [0], "sample": 3, "query_budget": 40,
+                                                              "recipes": ["deepwordbug"], "adversarial_addback": False}}}
     config = RunConfig.from_data_file(data_file, "sentence", "topic", overrides)
     summary = robustness_flow(config, run_id="robust")
     records = [json.loads(line) for line in (tmp_path / "results" / "robustness_topics.jsonl").read_text().splitlines()]
@@ -95,5 +96,5 @@ def test_robustness_flow_attacks_raw_and_curated_models_on_the_same_eval_rows(da
         assert record["recipe"] == "deepwordbug" and record["n"] == 3 and record["k"] == 2
         assert record["succeeded"] + record["failed"] + record["skipped"] == 3
         assert record["n_train"] >= 6
-    assert "| deepwordbug | 2 | 1 |" in (tmp_path / "results" / "robustness_topics.md").read_text()
+    assert "| deepwordbug | 2 | curated | 1 |" in (tmp_path / "results" / "robustness_topics.md").read_text()
     assert "deepwordbug" in summary["table"]

@@ -161,14 +161,18 @@ def test_augmented_rows_are_counted_per_purpose_from_the_stage_stats(run_folder)
     stats = json.loads((run_folder / "stats" / "augment.json").read_text(encoding="utf-8"))
     rejected = json.loads((run_folder / "stats" / "validate.json").read_text(encoding="utf-8"))["rejected_by_op"]
     final = pq.read_table(run_folder / "40_validated.parquet", columns=["origin", "op"]).to_pylist()
+    off_domain = pq.read_table(run_folder / "rejects" / "adapt.parquet", columns=["op"]).column("op").to_pylist()
     assert stats["generated_by_purpose"], "the fixture's run makes children"
     for purpose, generated in stats["generated_by_purpose"].items():
         ops = sorted(op for op, of in stats["purpose_by_op"].items() if of == purpose)
         kept = sum(1 for r in final if r["origin"] == "augmented" and r["op"] in ops)
-        dropped = sum(n for op in ops for n in rejected.get(op, {}).get("rejected", {}).values())
+        at_adapt = sum(1 for op in off_domain if op in ops)
+        at_validate = sum(n for op in ops for n in rejected.get(op, {}).get("rejected", {}).values())
         line = re.search(rf'<p class="purpose" data-purpose="{purpose}">{purpose} \({", ".join(ops)}\): (.*?)</p>', augmented).group(1)
-        assert line.startswith(f"{generated} generated, {stats['kept_by_purpose'].get(purpose, 0)} passed the augment gates, {dropped} rejected by validation")
-        assert line.endswith(f", {kept} in the final rows")
+        passed = stats["kept_by_purpose"].get(purpose, 0)
+        assert line.startswith(f"{generated} generated, {passed} passed the augment gates, {at_adapt} rejected by adaptation")
+        assert f" {at_validate} rejected by validation" in line and line.endswith(f", {kept} in the final rows")
+        assert passed - at_adapt - at_validate == kept  # every child that passed the augment gates is accounted for
 
 
 def test_reject_details_name_the_duplicated_row(run_folder):

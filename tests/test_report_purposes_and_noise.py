@@ -14,20 +14,21 @@ from flows.quality_report import ReportRun, augmented_section, build_report, cha
 from flows.report_run import RunStatus
 from flows.run_folder import RunFolder, atomic_write_parquet
 from schemas.files import atomic_write_json
-from schemas.rows import conform_rows
+from schemas.rows import conform_rows, make_rejects
 
 PARENTS = make_rows(
     ("Patients with chronic heart failure were randomised to exercise training.", "cardio", "labeled"),
     ("Migraine frequency fell after prophylactic treatment with a beta blocker.", "neuro", "labeled"),
 )
-# op -> children in the final rows; with the counts below: kept at the augment gates minus rejected by validation
+# op -> children in the final rows; with the counts below: kept at the augment gates minus those adaptation
+# (one ocr child, adapt_rejects) and validation rejected
 FINAL_CHILDREN = {"eda": 2, "keyboard": 2}
-OLD_AUGMENT = {"generated_by_op": {"eda": 5, "keyboard": 4, "ocr": 3}, "kept_by_op": {"eda": 3, "keyboard": 3, "ocr": 2}}
+OLD_AUGMENT = {"generated_by_op": {"eda": 5, "keyboard": 4, "ocr": 3}, "kept_by_op": {"eda": 3, "keyboard": 3, "ocr": 3}}
 NEW_AUGMENT = {
     **OLD_AUGMENT,
     "purpose_by_op": {"eda": "variety", "keyboard": "robustness", "ocr": "robustness", "wordnet_synonym": "variety"},
     "generated_by_purpose": {"variety": 5, "robustness": 7},
-    "kept_by_purpose": {"variety": 3, "robustness": 5},
+    "kept_by_purpose": {"variety": 3, "robustness": 6},
 }
 NEW_VALIDATE = {"rejected_by_op": {
     "eda": {"purpose": "variety", "rejected": {"looks_synthetic": 1}},
@@ -45,14 +46,23 @@ def final_rows() -> pa.Table:
     return pa.concat_tables([PARENTS, conform_rows(pa.Table.from_pylist(children))])
 
 
+def adapt_rejects() -> pa.Table:
+    """Adaptation's rejects: an ocr child and an original, both off domain."""
+    child = {"id": "ocr-x", "text": "Patlents with heart fai1ure.", "label": "cardio", "split": "labeled", "origin": "augmented",
+             "parent_id": PARENTS.column("id")[0].as_py(), "op": "ocr"}
+    rows = pa.concat_tables([conform_rows(pa.Table.from_pylist([child])), make_rows(("Stock prices rose.", "cardio", "labeled"))])
+    return make_rejects(rows, "adapt", ["off_domain", "off_domain"])
+
+
 def write_run(root: Path, augment: dict, validate: dict, summary: dict | None = None) -> ReportRun:
     """A finished run folder: every stage's stats (augment and validate as given), the clean and final rows,
-    and, with `summary`, an experiment's experiment_summary.json."""
+    adaptation's rejects and, with `summary`, an experiment's experiment_summary.json."""
     folder = RunFolder(root)
     for stage, stats in (("ingest", {}), ("clean", {}), ("augment", augment), ("adapt", {}), ("validate", validate)):
         atomic_write_json(folder.stats_path(stage), {"rows_in": 2, "rows_out": 2, "seconds": 0.1, **stats})
     for stage, rows in (("ingest", PARENTS), ("clean", PARENTS), ("validate", final_rows())):
         atomic_write_parquet(folder.boundary_path(stage), rows)
+    atomic_write_parquet(folder.rejects_path("adapt"), adapt_rejects())
     if summary is not None:
         atomic_write_json(root / "experiment_summary.json", summary)
     return ReportRun(folder, RunStatus(None, "validate"))
@@ -81,8 +91,10 @@ def purpose_lines(section: str) -> list[str]:
 def test_each_purpose_has_one_line_from_generated_to_the_final_rows(tmp_path):
     section = augmented_section(write_run(tmp_path, NEW_AUGMENT, NEW_VALIDATE))
     assert purpose_lines(section) == [
-        "variety (eda, wordnet_synonym): 5 generated, 3 passed the augment gates, 1 rejected by validation (looks_synthetic 1), 2 in the final rows",
-        "robustness (keyboard, ocr): 7 generated, 5 passed the augment gates, 3 rejected by validation (label_flip 2, outlier 1), 2 in the final rows",
+        "variety (eda, wordnet_synonym): 5 generated, 3 passed the augment gates, 0 rejected by adaptation, "
+        "1 rejected by validation (looks_synthetic 1), 2 in the final rows",
+        "robustness (keyboard, ocr): 7 generated, 6 passed the augment gates, 1 rejected by adaptation (off_domain 1), "
+        "3 rejected by validation (label_flip 2, outlier 1), 2 in the final rows",
     ]
 
 
@@ -91,7 +103,7 @@ def test_the_per_op_table_names_each_ops_purpose(tmp_path):
     assert "<th>augmenter</th><th>purpose</th><th>generated</th>" in section
     number = lambda n: f'<td class="num">{n}</td>'  # noqa: E731
     assert f"<tr><td>keyboard</td><td>robustness</td>{number(4)}{number(3)}{number(2)}</tr>" in section
-    assert f"<tr><td>ocr</td><td>robustness</td>{number(3)}{number(2)}{number(0)}</tr>" in section
+    assert f"<tr><td>ocr</td><td>robustness</td>{number(3)}{number(3)}{number(0)}</tr>" in section
     assert f"<tr><td>wordnet_synonym</td><td>variety</td>{number(0)}{number(0)}{number(0)}</tr>" in section  # configured, made nothing
 
 
@@ -100,8 +112,8 @@ def test_a_run_before_purposes_still_renders_with_todays_purposes(tmp_path):
     section = augmented_section(run)
     assert "<tr><td>eda</td><td>variety</td>" in section and "<tr><td>ocr</td><td>robustness</td>" in section
     assert purpose_lines(section) == [  # per-op counts summed per purpose; validation did not count its rejects per op then
-        "variety (eda): 5 generated, 3 passed the augment gates, 2 in the final rows",
-        "robustness (keyboard, ocr): 7 generated, 5 passed the augment gates, 2 in the final rows",
+        "variety (eda): 5 generated, 3 passed the augment gates, 0 rejected by adaptation, 2 in the final rows",
+        "robustness (keyboard, ocr): 7 generated, 6 passed the augment gates, 1 rejected by adaptation (off_domain 1), 2 in the final rows",
     ]
     summary = experiment_summary([r for r in records() if r["noise"] == "none"])
     del summary["noise"]  # experiment_summary.json before noisy scoring

@@ -52,22 +52,20 @@ def review_model(embedder):
 
 
 @pytest.fixture(scope="module")
-def topic_rows(tmp_path_factory):
-    """The ingested rows and run config of a tiny topic-classification data file (42 rows, half eval)."""
-    folder = tmp_path_factory.mktemp("topics")
-    path = folder / "topics.csv"
+def topic_file(tmp_path_factory):
+    """A tiny topic-classification data file: 14 sentences per topic, each with two words of the next
+    topic, so a k=2 model gets some rows wrong; the fixed eval rule puts about half in eval."""
+    path = tmp_path_factory.mktemp("topics") / "topics.csv"
+    names = list(TOPICS)
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(["sentence", "topic"])
-        for label, words in TOPICS.items():
-            vocabulary = words.split()
+        for position, (label, words) in enumerate(TOPICS.items()):
+            own, other = words.split(), TOPICS[names[(position + 1) % len(names)]].split()
             for i in range(14):
-                writer.writerow([f"Item {i}: " + " ".join(vocabulary[(i + j) % 10] for j in range(6)) + ".", label])
-    overrides = {"runs_dir": str(folder / "runs"), "experiment": {
-        "results_dir": str(folder / "results"), "reference_arms": [], "ablations": False,
-        "robustness": {"ks": [2], "seeds": [0], "sample": 100, "query_budget": 60}}}
-    config = RunConfig.from_data_file(path, "sentence", "topic", overrides)
-    return ingest(config.ingest).kept, config
+                mixed = " ".join(own[(i + j) % 10] for j in range(3)) + " and " + " ".join(other[(i + j) % 10] for j in range(2))
+                writer.writerow([f"Item {i}: {mixed}.", label])
+    return path
 
 
 def test_attacked_rows_are_a_seeded_sample_of_the_test_half_whatever_the_row_order(rows):
@@ -109,29 +107,42 @@ def test_word_level_recipes_run_offline_on_a_real_model_and_swap_words(recipe, r
     result = probe(model, texts, [0, 0, 1, 1], recipe, query_budget=300, seed=0)
     assert result.n == 4 and result.skipped == 0 and result.succeeded >= 1
     assert result.avg_words_perturbed >= 1 and result.queries >= result.n and result.seconds > 0
-    assert probe(model, texts, [0, 0, 1, 1], recipe, query_budget=300, seed=0).as_dict() | {"seconds": 0} == result.as_dict() | {"seconds": 0}
+    assert probe(model, texts, [0, 0, 1, 1], recipe, query_budget=300, seed=0) == result  # the same seed, the same attacks
 
 
-def test_robustness_cell_attacks_the_experiments_raw_and_curated_models_on_the_same_test_rows(topic_rows):
-    rows, config = topic_rows
-    labels = sorted(TOPICS)
+@pytest.mark.parametrize("self_tune", [False, True])
+def test_robustness_cell_attacks_the_experiments_raw_and_curated_models_on_the_same_test_rows(topic_file, self_tune):
+    folder = topic_file.parent / f"tune-{self_tune}"
+    overrides = {"runs_dir": str(folder / "runs"), "experiment": {
+        "self_tune": self_tune, "results_dir": str(folder / "results"), "reference_arms": [], "ablations": False,
+        "robustness": {"ks": [2], "seeds": [0], "sample": 100, "query_budget": 60, "adversarial_addback": True}}}
+    config = RunConfig.from_data_file(topic_file, "sentence", "topic", overrides)
+    rows, labels = ingest(config.ingest).kept, sorted(TOPICS)
     records = robustness_cell(rows, config, labels, k=2, seed=0)
-    assert [(r["recipe"], r["model"]) for r in records] == [
-        ("deepwordbug", "raw"), ("deepwordbug", "curated"), ("wordnet_swap", "raw"), ("wordnet_swap", "curated")]
+    assert [(r["recipe"], r["model"]) for r in records] == [(recipe, model) for recipe in ("deepwordbug", "wordnet_swap")
+                                                            for model in ("raw", "curated", "curated+adversarial")]
+    addback = [r for r in records if r["model"] == "curated+adversarial"]
+    records = [r for r in records if r["model"] != "curated+adversarial"]
+    for record in addback:  # the curated rows plus the add-back children that passed the gates
+        assert record["n_train"] >= records[1]["n_train"] and record["rows"] == records[0]["rows"]
     expected = attacked_rows(draw_k_shot(rows, 2, 0), 100, 0)
-    assert set(eval_part(text) for text in expected.column("text").to_pylist()) == {"test"} and expected.num_rows >= 5
+    assert {eval_part(text) for text in expected.column("text").to_pylist()} == {"test"} and expected.num_rows >= 5
     for record in records:
         assert record["rows"] == rows_digest(expected) and record["n"] == expected.num_rows and record["eval_split"] == "test"
         assert record["succeeded"] + record["failed"] + record["skipped"] == record["n"]
         assert record["query_budget"] == 60 and record["queries"] >= record["n"] and record["seconds"] > 0
-    # every sampled test row: the clean accuracy is the experiment's own for the same arm
+    # every test row is sampled here, so each model's clean accuracy is the experiment's for the same arm
     experiment, _ = run_cell(rows, config, labels, 2, 0)
     scored = {r["arm"]: r for r in experiment if r.get("noise", "none") == "none"}
     for record in records:
-        assert record["clean_accuracy"] == round(scored[record["model"]]["accuracy"], 4)
-        assert record["n_train"] == scored[record["model"]]["n_train"] and record["head_l2"] == scored[record["model"]]["head_l2"]
-    # the word ranking of both models and recipes reads one cache: the later attacks embed fewer texts
-    assert records[1]["texts_embedded"] < records[0]["texts_embedded"]
+        arm = scored[record["model"]]
+        assert (record["clean_accuracy"], record["n_train"], record["head_l2"]) == (round(arm["accuracy"], 4), arm["n_train"], arm["head_l2"])
+    if self_tune:  # the tuning keeps curation off here, as the experiment's does
+        assert records[1]["curation"] is scored["curated"]["decisions"][-1]["on"] is False
+    else:  # every stage: a different model, trained on more rows
+        assert records[1]["n_train"] > records[0]["n_train"] and records[1]["clean_accuracy"] != records[0]["clean_accuracy"]
+    # both models read one cache: the curated model's attacks embed fewer texts than the raw model's
+    assert records[1]["texts_embedded"] < records[0]["texts_embedded"] and records[3]["texts_embedded"] < records[2]["texts_embedded"]
 
 
 def test_recipes_are_checked_where_they_are_configured():
@@ -146,3 +157,19 @@ def test_recipes_are_checked_where_they_are_configured():
     demo = Path(__file__).resolve().parents[1] / "configs" / "demo.yaml"
     result = CliRunner().invoke(app, ["robustness", "-c", str(demo), "--recipe", "pwws", "--recipe", "textfooler"])
     assert result.exit_code == 2 and "experiment.robustness.recipes.1" in result.stderr and "textfooler" in result.stderr
+
+
+def test_the_table_pairs_the_models_seed_by_seed_with_t_intervals():
+    from flows.robustness import summary_table
+
+    def record(model, seed, rate, words, seconds, recipe="deepwordbug"):
+        return {"recipe": recipe, "k": 10, "model": model, "seed": seed, "n": 100, "succeeded": 40, "failed": 10, "clean_accuracy": 0.5,
+                "attack_success_rate": rate, "avg_words_perturbed": words, "seconds": seconds}
+
+    records = [record("raw", seed, rate, words, 10.0) for seed, rate, words in ((0, 0.8, 5), (1, 0.9, 6), (2, 1.0, 7))]
+    records += [record("curated", seed, rate, words, 5.0) for seed, rate, words in ((0, 0.7, 4), (1, 0.9, float("nan")), (2, 0.8, 6))]
+    records.append(record("raw", 0, 0.5, 3, 1.0, recipe="wordnet_swap"))  # no curated model for this seed: not in the table
+    lines = summary_table(records).splitlines()
+    assert len(lines) == 3
+    assert lines[2] == ("| deepwordbug | 10 | curated | 3 | 100 | 50.0 / 50.0 | 90.0 [65.2, 114.8] | 80.0 [55.2, 104.8] | -10.0 [-34.8, +14.8] "
+                        "| 6.00 [3.52, 8.48] | 5.00 [-7.71, 17.71] | 0.500 / 0.500 | 15 [15, 15] |")
