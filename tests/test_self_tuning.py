@@ -242,3 +242,17 @@ def test_pseudo_labeled_rows_train_at_half_weight_and_children_share_their_paren
     assert sorted(weights[1:4].tolist()) == [0.5, 0.5, 1.0]  # class a: a pair, then the odd one alone
     assert weights[4] == 1.0  # pairs form within a class only
     assert family_keys(rows.take([3, 2, 1, 0, 4, 5])) == [family_keys(rows)[i] for i in (3, 2, 1, 0, 4, 5)]  # by id, not position
+
+
+def test_goal_robustness_scores_every_variant_on_the_held_out_rows_and_their_noisy_copies():
+    rows = corpus()
+    head = SpyHead()
+    tuning = tune_pipeline(rows, small_config(goal="robustness"), ["cardio", "neuro"], seed=0, head=head, n_folds=3)
+    assert tuning.inner_rows == 2 * 24
+    assert not any(text.startswith("SECRET") for text in head.seen)
+    # every held-out original is shown once more, as its char@0.10 copy
+    from experiments.noise import noisy_copy, parse_noise
+    originals = rows.filter(pc.equal(rows.column("split"), "labeled")).column("text").to_pylist()
+    assert {noisy_copy(text, parse_noise("char@0.10"), 0) for text in originals} <= head.seen
+    accuracy = tune_pipeline(rows, small_config(), ["cardio", "neuro"], seed=0, head=SpyHead(), n_folds=3)
+    assert accuracy.inner_rows == 24
