@@ -33,13 +33,14 @@ NOISE = "char@0.10"
 K = 10
 
 
-def run(dataset: str, goal: str, seeds: int) -> dict:
+def run(dataset: str, goal: str, seeds: int, ablations: bool) -> dict:
     """One experiment through the CLI; its wall-time record."""
     command = [str(ROOT / ".venv" / "bin" / "pdap"), "experiment", "--config", DATASETS[dataset], "--k", str(K), "--seeds", str(seeds),
-               "--ablations", "--goal", goal, "--results-dir", str(RESULTS / "robustness_noise" / goal)]
+               "--ablations" if ablations else "--no-ablations", "--goal", goal, "--results-dir", str(RESULTS / "robustness_noise" / goal)]
     with harness.timed() as timing:
         subprocess.run(command, cwd=ROOT, check=True, env=os.environ.copy())
-    return {"bench": "noise_robustness_wall", "dataset": dataset, "goal": goal, "k": K, "seeds": seeds, "seconds": round(timing.seconds, 1)}
+    return {"bench": "noise_robustness_wall", "dataset": dataset, "goal": goal, "k": K, "seeds": seeds, "ablations": ablations,
+            "seconds": round(timing.seconds, 1)}
 
 
 def gather() -> list[dict]:
@@ -57,6 +58,8 @@ def _interval(values: list[float]) -> dict:
 
 
 def _text(stats: dict) -> str:
+    if not stats["n"]:
+        return "n/a"
     return f"{stats['mean']:+.2f} [{stats['ci_low']:+.2f}, {stats['ci_high']:+.2f}]"
 
 
@@ -71,14 +74,14 @@ def target_rows(records: list[dict]) -> list[dict]:
             drop = {arm: {r["seed"]: r["drop_from_clean"] for r in found if r["arm"] == arm and noise_of(r) == NOISE} for arm in ("raw", "curated")}
             clean = {arm: {r["seed"]: r["macro_f1"] for r in found if r["arm"] == arm and noise_of(r) == "none"}
                      for arm in ("raw", "curated", "without:augment")}
-            seeds = sorted(set(drop["raw"]) & set(drop["curated"]) & set(clean["without:augment"]))
+            seeds = sorted(set(drop["raw"]) & set(drop["curated"]))
             raw_drop, curated_drop = _interval([drop["raw"][s] for s in seeds]), _interval([drop["curated"][s] for s in seeds])
-            versus = _interval([(clean["curated"][s] - clean["without:augment"][s]) * 100 for s in seeds])
+            versus = _interval([(clean["curated"][s] - clean["without:augment"][s]) * 100 for s in seeds if s in clean["without:augment"]])
             rows.append({"dataset": dataset, "goal": goal, "seeds": len(seeds), "raw_drop": raw_drop, "curated_drop": curated_drop,
                          "clean_raw": _interval([clean["raw"][s] for s in seeds]), "clean_curated": _interval([clean["curated"][s] for s in seeds]),
                          "curated_minus_without_augment": versus,
                          "halves_the_drop": _halves(raw_drop, curated_drop),
-                         "clean_kept": versus["ci_low"] >= -0.5})
+                         "clean_kept": "n/a: no ablations" if not versus["n"] else "yes" if versus["ci_low"] >= -0.5 else "no"})
     return rows
 
 
@@ -116,7 +119,7 @@ def summary(records: list[dict]) -> str:
     for row in rows:
         lines.append(f"| {row['dataset']} | {row['goal']} | {row['seeds']} | {row['clean_raw']['mean']:.3f} | {row['clean_curated']['mean']:.3f} | "
                      f"{_text(row['raw_drop'])} | {_text(row['curated_drop'])} | {row['halves_the_drop']} | "
-                     f"{_text(row['curated_minus_without_augment'])} | {'yes' if row['clean_kept'] else 'no'} |")
+                     f"{_text(row['curated_minus_without_augment'])} | {row['clean_kept']} |")
     lines += ["", "Mean macro-F1 per arm against noise (each `without:<op>` arm is that op's ablation on clean and noisy rows):", ""]
     return "\n".join(lines + noise_curve(records)) + "\n"
 
@@ -126,11 +129,12 @@ def main() -> None:
     parser.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=list(DATASETS))
     parser.add_argument("--goals", nargs="+", default=list(GOALS), choices=list(GOALS))
     parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--no-ablations", action="store_true", help="skip the ablation arms (curated - without:augment is then n/a)")
     parser.add_argument("--summary-only", action="store_true")
     args = parser.parse_args()
     for dataset in [] if args.summary_only else args.datasets:
         for goal in args.goals:
-            harness.write_records(RESULTS / "robustness_noise_wall_time.jsonl", [run(dataset, goal, args.seeds)])
+            harness.write_records(RESULTS / "robustness_noise_wall_time.jsonl", [run(dataset, goal, args.seeds, not args.no_ablations)])
     records = gather()
     harness.rewrite_records(RESULTS / "robustness_noise.jsonl", records)
     harness.write_text(RESULTS / "robustness_noise.md", summary(records))
