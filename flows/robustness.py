@@ -22,15 +22,22 @@ from schemas.files import atomic_write_bytes
 RECORD_KEY = ("dataset", "trainer", "model", "recipe", "k", "seed")
 
 
+def records_path(config: RunConfig) -> Path:
+    return Path(config.experiment.results_dir) / f"robustness_{config.dataset_name}.jsonl"
+
+
 @task(name="robustness cells", cache_policy=NO_CACHE)
 def robustness_task(config: RunConfig, raw_path: str, labels: list[str]) -> list[dict]:
+    """Every cell's records, each cell's saved as soon as it finishes (a long run stopped midway keeps them)."""
     settings = config.experiment.robustness
     rows = pq.read_table(raw_path)
     records = []
     with progress_bar(f"{', '.join(settings.recipes)} attacks", len(settings.ks) * len(settings.seeds)) as advance:
         for k in settings.ks:
             for seed in settings.seeds:
-                records.extend(robustness_cell(rows, config, labels, k, seed))
+                cell = robustness_cell(rows, config, labels, k, seed)
+                merge_records(records_path(config), cell, RECORD_KEY, replace=RECORD_KEY)
+                records.extend(cell)
                 advance(1)
     return records
 
@@ -86,8 +93,7 @@ def robustness_flow(config: RunConfig, run_id: str | None = None) -> dict:
     raw_path = ingest_task(config, str(folder.root))
     labels = run_labels(config, Path(raw_path))
     records = robustness_task(config, raw_path, labels)
-    results_dir = Path(config.experiment.results_dir)
-    path = results_dir / f"robustness_{config.dataset_name}.jsonl"
+    results_dir, path = Path(config.experiment.results_dir), records_path(config)
     merged = merge_records(path, records, RECORD_KEY, replace=RECORD_KEY)
     table = summary_table(merged)
     title = (f"# Robustness: {config.dataset_name}\n\nAttack success rate on the same test-half eval rows for the raw `head` model and "
