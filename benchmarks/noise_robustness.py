@@ -53,10 +53,6 @@ def gather() -> list[dict]:
     return records
 
 
-def _interval(values: list[float]) -> dict:
-    return mean_confidence_interval(values)
-
-
 def _text(stats: dict) -> str:
     if not stats["n"]:
         return "n/a"
@@ -75,10 +71,10 @@ def target_rows(records: list[dict]) -> list[dict]:
             clean = {arm: {r["seed"]: r["macro_f1"] for r in found if r["arm"] == arm and noise_of(r) == "none"}
                      for arm in ("raw", "curated", "without:augment")}
             seeds = sorted(set(drop["raw"]) & set(drop["curated"]))
-            raw_drop, curated_drop = _interval([drop["raw"][s] for s in seeds]), _interval([drop["curated"][s] for s in seeds])
-            versus = _interval([(clean["curated"][s] - clean["without:augment"][s]) * 100 for s in seeds if s in clean["without:augment"]])
+            raw_drop, curated_drop = mean_confidence_interval([drop["raw"][s] for s in seeds]), mean_confidence_interval([drop["curated"][s] for s in seeds])
+            versus = mean_confidence_interval([(clean["curated"][s] - clean["without:augment"][s]) * 100 for s in seeds if s in clean["without:augment"]])
             rows.append({"dataset": dataset, "goal": goal, "seeds": len(seeds), "raw_drop": raw_drop, "curated_drop": curated_drop,
-                         "clean_raw": _interval([clean["raw"][s] for s in seeds]), "clean_curated": _interval([clean["curated"][s] for s in seeds]),
+                         "clean_raw": mean_confidence_interval([clean["raw"][s] for s in seeds]), "clean_curated": mean_confidence_interval([clean["curated"][s] for s in seeds]),
                          "curated_minus_without_augment": versus,
                          "halves_the_drop": _halves(raw_drop, curated_drop),
                          "clean_kept": "n/a: no ablations" if not versus["n"] else "yes" if versus["ci_low"] >= -0.5 else "no"})

@@ -18,6 +18,7 @@ import random
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cached_property
 
 CLEAN = "none"
 KINDS = ("char", "word")
@@ -116,6 +117,16 @@ class WordNoiseLexicon:
     abbreviations: dict[str, str]  # long form (lower case) -> abbreviation, and abbreviation -> long form
     synonyms: object = None  # word -> tuple of synonyms (stages.augmenters.wordnet_synonyms); None: none
 
+    @cached_property
+    def _phrases(self) -> list[tuple[re.Pattern, str]]:
+        """One compiled pattern per abbreviation or long form (long forms match in any case)."""
+        return [(re.compile(r"(?<![\w-])" + re.escape(phrase) + r"(?![\w-])", re.IGNORECASE if " " in phrase else 0), replacement)
+                for phrase, replacement in self.abbreviations.items()]
+
+    def phrase_spans(self, text: str) -> list[tuple[int, int, str]]:
+        """(start, end, replacement) of every abbreviation or long form in `text`."""
+        return [(m.start(), m.end(), replacement) for pattern, replacement in self._phrases for m in pattern.finditer(text)]
+
     def rewrites(self, word: str) -> tuple[str, ...]:
         if self.synonyms is None:
             return ()
@@ -149,11 +160,7 @@ def word_noise(text: str, rate: float, rng: random.Random, lexicon: WordNoiseLex
     then swap words for synonyms; words with no rewrite stay."""
     n_words = len(_WORD.findall(text))
     budget = max(1 if rate > 0 and n_words else 0, round(rate * n_words))
-    spans: list[tuple[int, int, str]] = []
-    for phrase, replacement in lexicon.abbreviations.items():
-        pattern = re.compile(r"(?<![\w-])" + re.escape(phrase) + r"(?![\w-])", re.IGNORECASE if " " in phrase else 0)
-        spans += [(m.start(), m.end(), replacement) for m in pattern.finditer(text)]
-    spans = _non_overlapping(sorted(spans), rng)[:budget]
+    spans = _non_overlapping(sorted(lexicon.phrase_spans(text)), rng)[:budget]
     taken = [(start, end) for start, end, _ in spans]
     words = [m.span() for m in _WORD.finditer(text) if not any(s < m.end() and m.start() < e for s, e in taken)]
     for index in rng.sample(range(len(words)), len(words)):

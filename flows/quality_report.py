@@ -210,10 +210,8 @@ def _purpose_of(stats: dict, op: str) -> str | None:
     return stats.get("purpose_by_op", {}).get(op) or op_purpose(op)
 
 
-def _per_purpose(stats: dict, name: str, purpose: str, ops: list[str]) -> int | None:
-    """The augment stats' `<name>_by_purpose`; runs before purposes: `<name>_by_op` summed over the purpose's ops."""
-    if f"{name}_by_purpose" in stats:
-        return stats[f"{name}_by_purpose"].get(purpose, 0)
+def _per_purpose(stats: dict, name: str, ops: list[str]) -> int | None:
+    """The augment stats' `<name>_by_op` summed over a purpose's ops; None when the stats lack them."""
     if f"{name}_by_op" in stats:
         return sum(stats[f"{name}_by_op"].get(op, 0) for op in ops)
     return None
@@ -252,7 +250,7 @@ def purpose_lines(run: ReportRun, ops: list[str], in_final: Counter) -> str:
         members = [op for op in ops if _purpose_of(stats, op) == purpose]
         if not members:
             continue
-        generated, kept = _per_purpose(stats, "generated", purpose, members), _per_purpose(stats, "kept", purpose, members)
+        generated, kept = _per_purpose(stats, "generated", members), _per_purpose(stats, "kept", members)
         counts = [None if generated is None else f"{generated} generated", None if kept is None else f"{kept} passed the augment gates",
                   _rejected_at_adapt(run, members), _rejected_by_validation(validate, members), f"{sum(in_final[op] for op in members)} in the final rows"]
         text = f"{purpose} ({', '.join(members)}): {', '.join(count for count in counts if count is not None)}"

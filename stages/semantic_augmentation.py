@@ -264,15 +264,6 @@ def _lost_terms(parent: str, child: str, protected_terms: frozenset[str], op: st
             if term.lower() in lowered and not keeps_protected_terms(parent, child, frozenset({term}), op)]
 
 
-def _by_purpose(ops: list[str], mask: np.ndarray) -> dict[str, int]:
-    """Children counted per purpose (`stages.augmenters.OP_PURPOSES`) where `mask` holds."""
-    counts: dict[str, int] = {}
-    for op, counted in zip(ops, mask):
-        if counted:
-            counts[op_purpose(op)] = counts.get(op_purpose(op), 0) + 1
-    return dict(sorted(counts.items()))
-
-
 def augment(rows: pa.Table, config: AugmentationConfig, inputs: AugmentationInputs, seed: int,
             generated: GeneratedChildren | None = None, cleaning: CleaningConfig = CleaningConfig()) -> StageResult:
     """Return the input rows plus the children that pass every gate; rejected children with reasons.
@@ -319,8 +310,6 @@ def augment(rows: pa.Table, config: AugmentationConfig, inputs: AugmentationInpu
         "kept_by_op": {} if by_op is None else {r["op"]: int(r["kept"]) for r in by_op.group_by("op").agg(pl.col("kept").sum()).iter_rows(named=True)},
         "generated_by_op": {} if by_op is None else {r["op"]: int(r["len"]) for r in by_op.group_by("op").len().iter_rows(named=True)},
         "purpose_by_op": {op: op_purpose(op) for op in [*config.ops, *([ADVERSARIAL_OP] if config.adversarial_addback else [])]},
-        "generated_by_purpose": _by_purpose(children.column("op").to_pylist(), np.ones(children.num_rows, dtype=bool)),
-        "kept_by_purpose": _by_purpose(children.column("op").to_pylist(), ledger.kept_mask),
         "ops_not_run": not_run,
         "protected_terms": len(inputs.protected_terms),
         "seconds_by_op": op_seconds,

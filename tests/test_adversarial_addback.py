@@ -45,7 +45,6 @@ def test_the_augment_stage_gates_add_back_children_and_counts_them_by_purpose():
     stats = result.stats
     assert stats["generated_by_op"].get("adversarial", 0) > 0 and stats["purpose_by_op"] == {"adversarial": "robustness"}
     assert stats["rows_in"] + stats["generated"] == stats["rows_out"] + result.rejected.num_rows
-    assert stats["kept_by_purpose"].get("robustness", 0) == stats["kept_by_op"]["adversarial"]
     kept = result.kept.filter(pc.equal(result.kept.column("origin"), "augmented"))
     assert set(kept.column("op").to_pylist()) <= {"adversarial"}
     assert np.all(np.asarray(kept.column("similarity").to_pylist()) >= config.robustness_min_similarity)

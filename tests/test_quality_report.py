@@ -162,14 +162,15 @@ def test_augmented_rows_are_counted_per_purpose_from_the_stage_stats(run_folder)
     rejected = json.loads((run_folder / "stats" / "validate.json").read_text(encoding="utf-8"))["rejected_by_op"]
     final = pq.read_table(run_folder / "40_validated.parquet", columns=["origin", "op"]).to_pylist()
     off_domain = pq.read_table(run_folder / "rejects" / "adapt.parquet", columns=["op"]).column("op").to_pylist()
-    assert stats["generated_by_purpose"], "the fixture's run makes children"
-    for purpose, generated in stats["generated_by_purpose"].items():
+    assert stats["generated_by_op"], "the fixture's run makes children"
+    for purpose in sorted({stats["purpose_by_op"][op] for op in stats["generated_by_op"]}):
         ops = sorted(op for op, of in stats["purpose_by_op"].items() if of == purpose)
+        generated = sum(stats["generated_by_op"].get(op, 0) for op in ops)
         kept = sum(1 for r in final if r["origin"] == "augmented" and r["op"] in ops)
         at_adapt = sum(1 for op in off_domain if op in ops)
         at_validate = sum(n for op in ops for n in rejected.get(op, {}).get("rejected", {}).values())
         line = re.search(rf'<p class="purpose" data-purpose="{purpose}">{purpose} \({", ".join(ops)}\): (.*?)</p>', augmented).group(1)
-        passed = stats["kept_by_purpose"].get(purpose, 0)
+        passed = sum(stats["kept_by_op"].get(op, 0) for op in ops)
         assert line.startswith(f"{generated} generated, {passed} passed the augment gates, {at_adapt} rejected by adaptation")
         assert f" {at_validate} rejected by validation" in line and line.endswith(f", {kept} in the final rows")
         assert passed - at_adapt - at_validate == kept  # every child that passed the augment gates is accounted for

@@ -27,8 +27,6 @@ OLD_AUGMENT = {"generated_by_op": {"eda": 5, "keyboard": 4, "ocr": 3}, "kept_by_
 NEW_AUGMENT = {
     **OLD_AUGMENT,
     "purpose_by_op": {"eda": "variety", "keyboard": "robustness", "ocr": "robustness", "wordnet_synonym": "variety"},
-    "generated_by_purpose": {"variety": 5, "robustness": 7},
-    "kept_by_purpose": {"variety": 3, "robustness": 6},
 }
 NEW_VALIDATE = {"rejected_by_op": {
     "eda": {"purpose": "variety", "rejected": {"looks_synthetic": 1}},
