@@ -1,4 +1,4 @@
-"""Benchmark of the embedder against sentence-transformers' default encode: speed, memory, quality.
+"""Benchmark of the embedder against sentence-transformers' default encode: speed, memory, quality, per encoder.
 
 The arms embed the same texts, the distinct abstracts of the ingested demo data, in one run:
 `sentence_transformers` is `SentenceTransformer(path, device="cpu").encode(texts)` with its default
@@ -13,10 +13,11 @@ least 2x the docs/s, macro-F1 within 0.5 point at every k. For int8 and bf16, al
 augmentation-gate decisions (too_dissimilar / kept / near_copy at the default 0.85 and 0.995) that
 differ from fp32's, on the children every op but word_vector (no word vectors here) makes of a k-shot
 draw of parents, embedded untimed after the throughput run.
+`--encoder` picks the encoder every arm runs (minilm, the default; mpnet after `make encoder-mpnet`).
 One record per arm, sharing a `run_id`, is appended to results/bench_embed.jsonl;
 results/bench_embed.md and bench_embed.png are rewritten.
 
-    python benchmarks/bench_embed.py [--n-docs N] [--chunk 256] [--gate-parents-per-class 12]
+    python benchmarks/bench_embed.py [--encoder minilm|mpnet] [--n-docs N] [--chunk 256] [--gate-parents-per-class 12]
 """
 
 from __future__ import annotations
@@ -49,20 +50,23 @@ _encode = None
 _load_seconds = 0.0
 
 
-def _load(arm: str) -> None:
+def _load(arm: str, encoder_name: str) -> None:
     """Worker initialiser: load the arm and embed one text once (start-up costs count as load)."""
     global _encode, _load_seconds
+    from model_hooks.encoders import resolve_encoder
+
+    encoder = resolve_encoder(encoder_name)
     with harness.timed() as loading:
         if arm == "sentence_transformers":
             from sentence_transformers import SentenceTransformer
 
-            from model_hooks.locations import model_path
-
-            _encode = SentenceTransformer(str(model_path()), device="cpu").encode
+            model = SentenceTransformer(str(encoder.folder), device="cpu")
+            model.max_seq_length = encoder.max_tokens
+            _encode = model.encode
         else:
             from model_hooks.embedder import Embedder
 
-            _encode = Embedder(cache_dir=None, backend=arm).embed
+            _encode = Embedder(cache_dir=None, backend=arm, encoder=encoder).embed
         _encode(["warm-up"])
     _load_seconds = loading.seconds
 
@@ -77,13 +81,13 @@ def _worker_cost() -> dict:
     return {"load_seconds": _load_seconds, "peak_rss_mb": harness.peak_rss_mb()}
 
 
-def embed_side_by_side(texts: list[str], chunk: int, untimed: list[str] = ()) -> dict[str, dict]:
+def embed_side_by_side(texts: list[str], chunk: int, untimed: list[str] = (), encoder: str = "minilm") -> dict[str, dict]:
     """Per arm: embedding seconds (summed over chunks), vectors, load seconds and peak RSS; then,
     after the timing, our backends' vectors of the `untimed` texts (the gate sample)."""
     import numpy as np
 
     context = multiprocessing.get_context("spawn")
-    pools = {arm: ProcessPoolExecutor(1, mp_context=context, initializer=_load, initargs=(arm,)) for arm in ARMS}
+    pools = {arm: ProcessPoolExecutor(1, mp_context=context, initializer=_load, initargs=(arm, encoder)) for arm in ARMS}
     try:
         results = {arm: {"seconds": 0.0, "vectors": []} for arm in ARMS}
         for arm in ARMS:  # start every worker before timing
@@ -183,7 +187,8 @@ def _flips(fp32, other, ops: list[str], config) -> dict:
 # --- records and reports -------------------------------------------------------------------------
 
 
-def build_records(texts: list[str], measured: dict[str, dict], f1: dict[str, dict[int, list[float]]], gate: dict[str, dict] | None) -> list[dict]:
+def build_records(texts: list[str], measured: dict[str, dict], f1: dict[str, dict[int, list[float]]], gate: dict[str, dict] | None,
+                  encoder: str = "minilm") -> list[dict]:
     import numpy as np
     import onnxruntime
     import sentence_transformers
@@ -199,7 +204,7 @@ def build_records(texts: list[str], measured: dict[str, dict], f1: dict[str, dic
     for arm in ARMS:
         cost = measured[arm]
         records[arm] = {
-            "bench": "embed", "system": "ours" if arm in OURS else arm, **shared, "n_docs": len(texts),
+            "bench": "embed", "system": "ours" if arm in OURS else arm, "encoder": encoder, **shared, "n_docs": len(texts),
             "seconds": round(cost["seconds"], 2), "docs_per_s": round(len(texts) / cost["seconds"], 2),
             "load_seconds": round(cost["load_seconds"], 2), "peak_rss_mb": round(cost["peak_rss_mb"], 1),
             "macro_f1_by_k": {str(k): round(float(np.mean(values)), 4) for k, values in f1[arm].items()},
@@ -250,8 +255,8 @@ def write_markdown(records: list[dict], path: Path) -> None:
         "fp32 backend (the default on CPUs without AMX-BF16), `onnx_int8` the opt-in int8 one, `torch_bf16` "
         "bf16 matrix products on AMX (the default where the CPU has AMX-BF16; measured only there).",
         "",
-        "| date | commit | CPU (where recorded) | system | n docs | seconds | docs/s | peak RSS MB | ratio | 1-cos max / mean | F1 diff (points) k=10 / 25 / 100 | meets target |",
-        "|---|---|---|---|---:|---:|---:|---:|---:|---|---|---|",
+        "| date | commit | CPU (where recorded) | encoder | system | n docs | seconds | docs/s | peak RSS MB | ratio | 1-cos max / mean | F1 diff (points) k=10 / 25 / 100 | meets target |",
+        "|---|---|---|---|---|---:|---:|---:|---:|---:|---|---|---|",
     ]
     for run_id in run_ids:
         for r in (r for r in records if r["run_id"] == run_id):
@@ -260,11 +265,19 @@ def write_markdown(records: list[dict], path: Path) -> None:
                 extra = (f"{r['docs_per_s_ratio_vs_sentence_transformers']:.2f}", f"{r['cosine_diff_max']:.1e} / {r['cosine_diff_mean']:.1e}", diff, _verdict(r))
             else:
                 extra = ("1.00", "-", "-", "-")
-            lines.append(f"| {r['date']} | {r['git_commit']} | {r.get('cpu') or '-'} | {_name(r)} | {r['n_docs']:,} | {r['seconds']:.1f} | "
+            lines.append(f"| {r['date']} | {r['git_commit']} | {r.get('cpu') or '-'} | {r.get('encoder', 'minilm')} | {_name(r)} | {r['n_docs']:,} | {r['seconds']:.1f} | "
                          f"{r['docs_per_s']:.1f} | {r['peak_rss_mb']:,.0f} | " + " | ".join(extra) + " |")
-    latest = [r for r in records if r["run_id"] == run_ids[-1]]
-    lines += ["", f"frozen_lr macro-F1 by k, latest run ({run_ids[-1]}):", "", "| system | " + " | ".join(f"k={k}" for k in KS) + " |",
-              "|---|" + "---:|" * len(KS)]
+    for encoder in dict.fromkeys(r.get("encoder", "minilm") for r in records):
+        lines += _latest_run_lines([r for r in records if r.get("encoder", "minilm") == encoder], encoder)
+    harness.write_lines(path, lines)
+
+
+def _latest_run_lines(records: list[dict], encoder: str) -> list[str]:
+    """frozen_lr F1 per k and the reduced-precision comparisons of an encoder's latest run."""
+    run_id = records[-1]["run_id"]
+    latest = [r for r in records if r["run_id"] == run_id]
+    lines = ["", f"{encoder}: frozen_lr macro-F1 by k, latest run ({run_id}):", "", "| system | " + " | ".join(f"k={k}" for k in KS) + " |",
+             "|---|" + "---:|" * len(KS)]
     for r in latest:
         lines.append(f"| {_name(r)} | " + " | ".join(f"{r['macro_f1_by_k'][str(k)]:.4f}" for k in KS) + " |")
     for r in (r for r in latest if "cosine_diff_vs_onnx_mean" in r):
@@ -275,7 +288,7 @@ def write_markdown(records: list[dict], path: Path) -> None:
                           f"child/parent pairs: decisions changed {r['gate_decisions_changed']} ({100 * r['gate_decisions_changed_share']:.1f}%"
                           + "".join(f", {k} {v}" for k, v in r["gate_changes_by_transition"].items())
                           + ").")
-    harness.write_lines(path, lines)
+    return lines
 
 
 def plot(records: list[dict], path: Path) -> None:
@@ -283,7 +296,7 @@ def plot(records: list[dict], path: Path) -> None:
     figure, (speed, quality) = harness.pyplot().subplots(1, 2, figsize=(11, 4))
     speed.bar([_name(r) for r in latest], [r["docs_per_s"] for r in latest], color=["tab:gray", "tab:blue", "tab:orange", "tab:green"][: len(latest)])
     speed.set_ylabel(f"docs/s ({latest[0]['n_docs']} abstracts, {latest[0]['cpu_count']} cores)")
-    speed.set_title("embedding throughput")
+    speed.set_title(f"embedding throughput ({latest[0].get('encoder', 'minilm')})")
     for r in latest:
         quality.plot(KS, [r["macro_f1_by_k"][str(k)] for k in KS], marker="o", label=_name(r))
     quality.set_xscale("log")
@@ -300,6 +313,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n-docs", type=int, default=None, help="smoke run: time the first N distinct texts, no F1, nothing recorded")
     parser.add_argument("--chunk", type=int, default=256, help="texts per alternating chunk")
+    parser.add_argument("--encoder", default="minilm", choices=["minilm", "mpnet"], help="the encoder every arm runs")
     parser.add_argument("--gate-parents-per-class", type=int, default=12, help="parents per class of the gate sample (0: none)")
     args = parser.parse_args()
 
@@ -313,7 +327,7 @@ def main() -> None:
     sample = None
     if args.gate_parents_per_class:  # in its own process: the workers' peak RSS starts from this one's (fork + exec)
         sample = harness.in_fresh_process(gate_sample, rows, args.gate_parents_per_class)
-    measured = embed_side_by_side(texts, args.chunk, list(dict.fromkeys(sample[0] + sample[1])) if sample else ())
+    measured = embed_side_by_side(texts, args.chunk, list(dict.fromkeys(sample[0] + sample[1])) if sample else (), args.encoder)
     for arm in ARMS:
         print(f"{arm}: {len(texts) / measured[arm]['seconds']:.1f} docs/s", flush=True)
     gate = gate_flips(sample, measured) if sample else None
@@ -323,7 +337,7 @@ def main() -> None:
     if args.n_docs is not None:
         return  # a smoke run: the F1 check needs every text, and nothing is recorded
     f1 = {arm: frozen_lr_f1(rows, labels, dict(zip(texts, measured[arm]["vectors"]))) for arm in ARMS}
-    records = build_records(texts, measured, f1, gate)
+    records = build_records(texts, measured, f1, gate, args.encoder)
     history = harness.write_records(RESULTS / "bench_embed.jsonl", records)
     write_markdown(history, RESULTS / "bench_embed.md")
     plot(history, RESULTS / "bench_embed.png")

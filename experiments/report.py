@@ -10,17 +10,19 @@ from experiments.metrics import mean_confidence_interval
 from experiments.noise import CLEAN
 from schemas.files import atomic_write_bytes
 
-RECORD_KEY = ("dataset", "eval_split", "trainer", "arm", "k", "seed", "embedding_mode", "noise")
+RECORD_KEY = ("dataset", "eval_split", "trainer", "encoder", "arm", "k", "seed", "embedding_mode", "noise")
 # A rerun of a cell replaces every record of the cell: an arm it no longer has (an op that made
 # no children this time) must not survive from an older run.
-CELL_KEY = ("dataset", "eval_split", "trainer", "k", "seed", "embedding_mode")
+CELL_KEY = ("dataset", "eval_split", "trainer", "encoder", "k", "seed", "embedding_mode")
+# What records written before a field existed meant by its absence.
+RECORD_DEFAULTS = {"encoder": "minilm"}
 
 
 def merge_records(path: Path, new: list[dict], key: tuple[str, ...] = RECORD_KEY, replace: tuple[str, ...] = CELL_KEY) -> list[dict]:
     """Existing records of `path` minus those sharing a `replace` group with `new`, plus `new`;
     written back sorted by `key`."""
     old = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()] if path.exists() else []
-    values = lambda record, fields: tuple(record.get(field) for field in fields)  # noqa: E731
+    values = lambda record, fields: tuple(record.get(field, RECORD_DEFAULTS.get(field)) for field in fields)  # noqa: E731
     replaced = {values(record, replace) for record in new}
     kept = [record for record in old if values(record, replace) not in replaced]
     order = lambda record: tuple((0, v, "") if isinstance(v, (int, float)) else (1, 0, str(v)) for v in values(record, key))  # noqa: E731
@@ -31,6 +33,12 @@ def merge_records(path: Path, new: list[dict], key: tuple[str, ...] = RECORD_KEY
 
 def _split_name(record: dict) -> str:
     return record.get("eval_split") or "all"  # records before the dev/test protocol scored every eval row
+
+
+def embedding_of(record: dict) -> str:
+    """The tables' embedding column: the mode (`truncate`, `chunk_mean`), after the encoder's name unless it is MiniLM."""
+    mode, encoder = record.get("embedding_mode", "truncate"), record.get("encoder", "minilm")
+    return mode if encoder == "minilm" else f"{encoder} {mode}"
 
 
 def noise_of(record: dict) -> str:
@@ -46,7 +54,7 @@ def summarize(records: list[dict], noise: str = CLEAN) -> tuple[list[dict], list
     for record in records:
         if noise_of(record) != noise:
             continue
-        group = (_split_name(record), record["trainer"], record.get("embedding_mode", "truncate"), record["k"])
+        group = (_split_name(record), record["trainer"], embedding_of(record), record["k"])
         cells[group].setdefault(record["arm"], {})[record["seed"]] = record["macro_f1"]
     arms, uplifts = [], []
     for (split, trainer, mode, k), by_arm in sorted(cells.items()):
@@ -70,7 +78,7 @@ def noise_summary(records: list[dict]) -> list[dict]:
     cells = defaultdict(list)
     for record in records:
         if noise_of(record) != CLEAN and "drop_from_clean" in record:
-            cells[(_split_name(record), record["trainer"], record.get("embedding_mode", "truncate"), record["k"], record["arm"],
+            cells[(_split_name(record), record["trainer"], embedding_of(record), record["k"], record["arm"],
                    noise_of(record))].append(record)
     rows = []
     for (split, trainer, mode, k, arm, noise), found in sorted(cells.items()):

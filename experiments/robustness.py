@@ -19,10 +19,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from experiments.encoder_choice import cell_encoder
 from experiments.runner import cell_head_l2, scored_eval_rows, training_arms
 from experiments.sampling import draw_k_shot
 from experiments.self_tuning import Tuning, tune_pipeline
 from model_hooks.embedder import DEFAULT_BACKEND, get_embedder
+from model_hooks.encoders import use_encoder
 from model_hooks.robustness import SharedEmbeddings, probe
 from model_hooks.trainers import HeadTrainer, linear_probabilities, make_trainer
 from schemas.rows import Split, family_weights
@@ -92,12 +94,19 @@ def rows_digest(rows: pa.Table) -> str:
 
 
 def robustness_cell(rows: pa.Table, config, labels: list[str], k: int, seed: int) -> list[dict]:
-    """Records for the raw and the curated model of one (k, seed) cell, one per recipe."""
+    """Records for the raw and the curated model of one (k, seed) cell, one per recipe, with the cell's encoder."""
     started = time.perf_counter()
+    drawn = draw_k_shot(rows, k, seed)
+    spec, _ = cell_encoder(drawn, config, labels, seed)
+    with use_encoder(spec) as encoder:
+        records = _attack_cell(drawn, config, labels, k, seed, started)
+    return [{**record, "encoder": config.embedding.label, "encoder_used": encoder.name} for record in records]
+
+
+def _attack_cell(drawn: pa.Table, config, labels: list[str], k: int, seed: int, started: float) -> list[dict]:
     config = head_experiment(config)
     settings = config.experiment
     attacks = settings.robustness
-    drawn = draw_k_shot(rows, k, seed)
     train_sets, head_l2, tuning = training_sets(drawn, config, labels, seed)
     sample = attacked_rows(drawn, attacks.sample, seed)
     texts = sample.column("text").to_pylist()

@@ -9,12 +9,14 @@ import time
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from experiments.encoder_choice import cell_encoder
 from experiments.metrics import classification_scores
 from experiments.noise import CLEAN, WordNoiseLexicon, learn_abbreviations, noisy_copy, parse_noise
 from experiments.references import NamePriorHead
 from experiments.sampling import draw_k_shot
 from experiments.self_tuning import Tuning, tune_pipeline, without_ops
 from model_hooks.embedder import DEFAULT_BACKEND, get_embedder
+from model_hooks.encoders import use_encoder
 from model_hooks.trainers import choose_head_l2, make_trainer
 from schemas.rows import Split, family_keys
 from stages.augmenters import ADVERSARIAL_OP, wordnet_synonyms
@@ -109,12 +111,24 @@ def cell_head_l2(drawn: pa.Table, labels: list[str], seed: int, settings) -> tup
 
 def run_cell(rows: pa.Table, config, labels: list[str], k: int, seed: int) -> tuple[list[dict], dict]:
     """Records (ARCHITECTURE.md "Results files") for every arm of one (k, seed) cell, and the cell's
-    report (tuning decisions, stage stats of the curated arm).
+    report (encoder choice, tuning decisions, stage stats of the curated arm).
 
-    Arms whose training rows are identical share one training run (same seed, same result).
+    With several encoders configured, the cell first picks one on its labeled rows (experiments/encoder_choice.py);
+    every arm of the cell then embeds with it. Otherwise the active encoder (the flow sets it) serves.
     """
-    settings = config.experiment
     drawn = draw_k_shot(rows, k, seed)
+    spec, choice = cell_encoder(drawn, config, labels, seed)
+    with use_encoder(spec) as encoder:
+        records, report = _run_drawn_cell(drawn, config, labels, k, seed)
+    for record in records:
+        record.update({"encoder": config.embedding.label, "encoder_used": encoder.name})
+    report["encoder"] = choice.as_record() if choice else {"chosen": encoder.name}
+    return records, report
+
+
+def _run_drawn_cell(drawn: pa.Table, config, labels: list[str], k: int, seed: int) -> tuple[list[dict], dict]:
+    """Every arm of one cell on its drawn rows; arms whose training rows are identical share one training run."""
+    settings = config.experiment
     head_l2, l2_scores = cell_head_l2(drawn, labels, seed, settings)
     if head_l2 is not None:
         config = config.model_copy(update={"domain": config.domain.model_copy(update={"pseudo_head_l2": head_l2})})

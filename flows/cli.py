@@ -28,6 +28,18 @@ app = typer.Typer(
 )
 console = Console()
 RUN_ID_HELP = "name of the run folder under runs_dir (default: <name>-<time>-<hash>)"
+ENCODER_HELP = ("sentence encoder: minilm (default), mpnet (make encoder-mpnet) or a sentence-transformers folder; "
+                "repeat it to let each run or cell choose one on its labeled rows")
+
+
+def encoder_overrides(encoders: list[str] | None) -> dict:
+    """The `embedding:` override of `--encoder` (folders made absolute against the working directory)."""
+    if not encoders:
+        return {}
+    from model_hooks.encoders import encoder_spec
+
+    models = [encoder_spec(name) for name in encoders]
+    return {"embedding": {"model": models[0] if len(models) == 1 else models}}
 
 
 def _version() -> str:
@@ -72,6 +84,7 @@ def before_flow(run_config, run_id: str | None) -> None:
 @app.command()
 def curate(
     config: Path = typer.Option(..., "--config", "-c", help="YAML or TOML run configuration"),
+    encoder: Optional[list[str]] = typer.Option(None, "--encoder", help=ENCODER_HELP),
     run_id: Optional[str] = typer.Option(None, help=RUN_ID_HELP),
 ):
     """Run the curate flow (ingest, clean, augment, adapt, validate) and print where the outputs are."""
@@ -79,7 +92,7 @@ def curate(
     from flows.preflight import preflight
     from flows.config import ConfigError, RunConfig
 
-    run_config = RunConfig.load(config)
+    run_config = RunConfig.load(config, encoder_overrides(encoder))
     per_class = run_config.labeled_per_class
     preflight(run_config, {f"{config}: labeled_per_class": [per_class]} if per_class is not None else {})
     from flows.curate import curate_flow
@@ -135,6 +148,7 @@ def experiment(
     ablations: Optional[bool] = typer.Option(None, "--ablations/--no-ablations", help="one arm per stage and op switched off (default: on)"),
     goal: Optional[str] = typer.Option(None, help="accuracy (default) | robustness: what self-tuning keeps stages and ops for"),
     noise: Optional[list[str]] = typer.Option(None, "--noise", help="noisy copies of the eval rows to score too, e.g. char@0.10 (repeatable; 'none' for clean only)"),
+    encoder: Optional[list[str]] = typer.Option(None, "--encoder", help=ENCODER_HELP),
     results_dir: Optional[Path] = typer.Option(None, help="where the results files go"),
     run_id: Optional[str] = typer.Option(None, help=RUN_ID_HELP),
 ):
@@ -142,7 +156,7 @@ def experiment(
     from flows.preflight import preflight
     from flows.config import ConfigError, RunConfig
 
-    overrides: dict = {"experiment": {}}
+    overrides: dict = {"experiment": {}, **encoder_overrides(encoder)}
     if k:
         overrides["experiment"]["ks"] = list(k)
     if seeds is not None:
@@ -209,6 +223,7 @@ def robustness(
         "pruthi; default deepwordbug and wordnet_swap"),
     addback: Optional[bool] = typer.Option(None, "--addback/--no-addback", help="also attack curated+adversarial: the curated rows "
                                            "plus adversarial add-back (default: off)"),
+    encoder: Optional[list[str]] = typer.Option(None, "--encoder", help=ENCODER_HELP),
     run_id: Optional[str] = typer.Option(None, help=RUN_ID_HELP),
 ):
     """Attack the raw and the curated model with offline TextAttack recipes; write robustness_<dataset>.jsonl."""
@@ -218,7 +233,7 @@ def robustness(
     section = {key: value for key, value in {"ks": list(k) if k else None, "seeds": list(range(seeds)) if seeds is not None else None,
                                              "sample": sample, "recipes": list(recipe) if recipe else None,
                                              "adversarial_addback": addback}.items() if value is not None}
-    run_config = RunConfig.load(config, {"experiment": {"robustness": section}})
+    run_config = RunConfig.load(config, {"experiment": {"robustness": section}, **encoder_overrides(encoder)})
     preflight(run_config, {"--k" if k else f"{config}: experiment.robustness.ks": run_config.experiment.robustness.ks})
     from flows.robustness import robustness_flow
 
@@ -320,11 +335,11 @@ def report(run_dir: Path = typer.Argument(..., help="a run folder written by `pd
 
 
 @app.command()
-def resources():
-    """Install the offline linguistic resources (WordNet, stopwords) into the project's NLTK folder."""
+def resources(encoder: Optional[str] = typer.Option(None, "--encoder", help="also install this optional encoder: mpnet")):
+    """Install the offline resources (WordNet, stopwords, the ONNX exports; with --encoder, an optional encoder)."""
     from model_hooks.resources import main
 
-    raise typer.Exit(main(["resources", "install"]))
+    raise typer.Exit(main(["resources", "install", *(["--encoder", encoder] if encoder else [])]))
 
 
 if __name__ == "__main__":

@@ -7,9 +7,10 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from experiments.config import ExperimentConfig
+from model_hooks.encoders import BUNDLED
 from schemas.strict import StrictModel, validate_document
 from stages.cleaning import CleaningConfig
 from stages.domain_adaptation import DomainConfig
@@ -60,6 +61,34 @@ class ExecutionConfig(StrictModel):
         return self
 
 
+class EmbeddingConfig(StrictModel):
+    """The `embedding:` section: the sentence encoder every stage and trainer embeds with (model_hooks/encoders.py)."""
+
+    model: str | list[str] = Field(
+        "minilm", description="minilm (bundled, the default), mpnet (make encoder-mpnet) or the path of a local "
+        "sentence-transformers folder; a list of them: each (k, seed) cell, or a curate run, picks one by inner "
+        "cross-validation of the head on its labeled rows (experiments/encoder_choice.py)")
+
+    @field_validator("model")
+    @classmethod
+    def _named(cls, model: str | list[str]) -> str | list[str]:
+        models = [model] if isinstance(model, str) else model
+        if not models or any(not name.strip() for name in models):
+            raise ValueError("give an encoder name or folder path, or a list of them")
+        if len(set(models)) != len(models):
+            raise ValueError("an encoder is listed more than once")
+        return model
+
+    @property
+    def models(self) -> list[str]:
+        return [self.model] if isinstance(self.model, str) else list(self.model)
+
+    @property
+    def label(self) -> str:
+        """How results files name the setting: `minilm`, `mpnet`, a folder's name, or `minilm|mpnet` for a choice."""
+        return "|".join(name if name in BUNDLED else Path(name).name for name in self.models)
+
+
 class ConfigError(ValueError):
     """The configuration file is unreadable or invalid; the message names the file and the key."""
 
@@ -78,6 +107,7 @@ class RunConfig(StrictModel):
     augmentation: AugmentationConfig = AugmentationConfig()
     domain: DomainConfig = DomainConfig()
     validation: ValidationConfig = ValidationConfig()
+    embedding: EmbeddingConfig = EmbeddingConfig()
     experiment: ExperimentConfig = ExperimentConfig()
     refresh: RefreshConfig | None = None
     schedule: ScheduleConfig | None = None
@@ -109,7 +139,10 @@ class RunConfig(StrictModel):
             config = validate_document(cls, raw)
         except ValidationError as error:
             raise ConfigError(f"{path}: " + "; ".join(_describe(problem) for problem in error.errors())) from None
-        return config.resolve_paths(path.parent)
+        config = config.resolve_paths(path.parent)
+        if len(set(config.embedding.models)) != len(config.embedding.models):
+            raise ConfigError(f"{path}: embedding.model: an encoder folder is listed more than once")
+        return config
 
     @classmethod
     def from_data_file(cls, path: Path, text_column: str, label_column: str, overrides: dict | None = None) -> "RunConfig":
@@ -137,8 +170,11 @@ class RunConfig(StrictModel):
             "input_dir": _absolute(self.refresh.input_dir, base),
             "state_dir": self.refresh.state_dir and _absolute(self.refresh.state_dir, base),
         })
+        models = [name if name in BUNDLED else str(_absolute(Path(name).expanduser(), base)) for name in self.embedding.models]
+        embedding = self.embedding.model_copy(update={"model": models[0] if isinstance(self.embedding.model, str) else models})
         return self.model_copy(
             update={
+                "embedding": embedding,
                 "runs_dir": _absolute(self.runs_dir, base),
                 "ingest": self.ingest.model_copy(update={"sources": sources}),
                 "experiment": experiment,

@@ -20,11 +20,13 @@ from data_contracts.suites import (
     clean_suite, raw_suite, rejects_rules, synthetic_suite, validated_suite, with_check_scores, with_clean_checks, with_synthetic_checks,
 )
 from data_contracts.validate import ContractValidator
+from experiments.encoder_choice import choose_encoder
 from experiments.sampling import draw_k_shot
 from flows.execution import run_on_runner
 from flows.progress import StageProgress, StageStep
 from flows.report_funnel import STAGES, funnel, funnel_row
 from model_hooks.embedder import DEFAULT_BACKEND
+from model_hooks.encoders import use_encoder
 from flows.run_folder import RunFolder, atomic_write_parquet, open_run
 from flows.shards import augment_shard_task, clean_shard_task, embed_shard_task, read_children, read_cleaned_shard, write_shards
 from flows.config import RunConfig
@@ -266,9 +268,28 @@ def curate_stages(config: RunConfig, run_root: str) -> str:
     return final_path
 
 
+def run_encoder(config: RunConfig) -> tuple[str, dict]:
+    """The encoder spec a curate run embeds with, and why: the configured one, or, with several configured, the
+    choice on the ingested labeled rows (experiments/encoder_choice.py)."""
+    models = config.embedding.models
+    if len(models) == 1:
+        return models[0], {"configured": config.embedding.label}
+    rows = ingest(config.ingest).kept
+    labeled = rows.filter(pa.array(column_values(rows, "split") == Split.LABELED.value))
+    texts, text_labels = labeled.column("text").to_pylist(), labeled.column("label").to_pylist()
+    choice = choose_encoder(models, texts, text_labels, config.ingest.label_set or sorted(set(text_labels)), config.seed)
+    return choice.spec, {"configured": config.embedding.label, **choice.as_record()}
+
+
 @flow(name="curate")
 def curate_flow(config: RunConfig, run_id: str | None = None) -> dict:
-    """Ingest, clean, augment, adapt and validate `config`'s sources into runs/<run_id>/; return a summary."""
+    """Ingest, clean, augment, adapt and validate `config`'s sources into runs/<run_id>/ with the run's encoder; return a summary."""
+    spec, why = run_encoder(config)
+    with use_encoder(spec) as encoder:
+        return _curate(config, run_id, {**why, "used": encoder.name})
+
+
+def _curate(config: RunConfig, run_id: str | None, encoder: dict) -> dict:
     folder = start_run(config, run_id)
     final_path = run_on_runner(curate_stages, config.execution, config, str(folder.root))
     shutil.rmtree(folder.shards_dir, ignore_errors=True)
@@ -284,6 +305,7 @@ def curate_flow(config: RunConfig, run_id: str | None = None) -> dict:
         "eval_rows": sum(item["counts"] for item in split_counts if item["values"] == Split.EVAL.value),
         "runner": config.execution.runner,
         "embedding_backend": DEFAULT_BACKEND,  # set by PDAP_EMBEDDING_BACKEND, not by the config
+        "encoder": encoder,
     }
     summary["report"] = report_task(str(folder.root))
     atomic_write_json(folder.root / "summary.json", summary)

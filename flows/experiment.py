@@ -19,23 +19,25 @@ from experiments.sampling import check_classes
 from flows.curate import ingest_task, report_task, run_labels, start_run
 from flows.progress import progress_bar
 from flows.config import RunConfig
+from model_hooks.encoders import use_encoder
 from schemas.files import atomic_write_json
 
 EMBEDDING_MODELS = {"head", "frozen_lr", "tuned_lr", "name_prior"}
 
 
 @task(name="embed", cache_policy=NO_CACHE)
-def embed_task(raw_path: str, embedding_mode: str) -> int:
-    """Embed every text once up front (cached on disk), so the cells only read vectors."""
+def embed_task(raw_path: str, embedding_mode: str, encoders: list[str]) -> None:
+    """Embed every text once up front with each configured encoder (cached on disk), so the cells only read vectors."""
     from model_hooks.embedder import get_embedder
 
     texts = pq.read_table(raw_path, columns=["text"]).column("text").to_pylist()
-    embedder = get_embedder(embedding_mode)
-    with progress_bar(f"embedding ({embedding_mode})", len(texts)) as advance:
-        for start in range(0, len(texts), 256):
-            embedder.embed(texts[start : start + 256])
-            advance(min(256, len(texts) - start))
-    return embedder.computed
+    for spec in encoders:
+        with use_encoder(spec) as encoder:
+            embedder = get_embedder(embedding_mode)
+            with progress_bar(f"embedding ({encoder.name}, {embedding_mode})", len(texts)) as advance:
+                for start in range(0, len(texts), 256):
+                    embedder.embed(texts[start : start + 256])
+                    advance(min(256, len(texts) - start))
 
 
 @task(name="few-shot cells", cache_policy=NO_CACHE)
@@ -86,14 +88,16 @@ def results_task(config: RunConfig, records: list[dict], run_root: str) -> dict:
             "plot": str(results_dir / f"experiment_{name}.png"), **summary}
 
 
-def record_wall_time(config: RunConfig, seconds: float, embedded: int, provenance: dict) -> dict:
-    """Append the run's wall time to results/experiment_wall_time.jsonl, with how many texts this
-    process embedded (0 when the disk cache held them all: a warm run)."""
+def record_wall_time(config: RunConfig, seconds: float, embedding: dict, provenance: dict) -> dict:
+    """Append the run's wall time to results/experiment_wall_time.jsonl, with the texts this process embedded and the
+    seconds it took, per encoder (0 texts when the disk cache held them all: a warm run)."""
     settings = config.experiment
-    record = {"bench": "experiment_wall", "system": "ours", "dataset": config.dataset_name, "trainer": settings.trainer,
+    record = {"bench": "experiment_wall", "system": "ours", "dataset": config.dataset_name, "encoder": config.embedding.label,
+              "trainer": settings.trainer,
               "ks": settings.ks, "seeds": len(settings.seeds), "reference_arms": settings.reference_arms,
               "curated_arms": settings.curated_arms, "ablations": settings.ablations,
-              "seconds": round(seconds, 1), "texts_embedded": embedded, **provenance}
+              "seconds": round(seconds, 1), "texts_embedded": sum(work["texts"] for work in embedding.values()),
+              "embedding": embedding, **provenance}
     path = Path(settings.results_dir) / "experiment_wall_time.jsonl"
     with path.open("a", encoding="utf-8") as handle:
         handle.write(json.dumps(record) + "\n")
@@ -103,11 +107,16 @@ def record_wall_time(config: RunConfig, seconds: float, embedded: int, provenanc
 @flow(name="experiment")
 def experiment_flow(config: RunConfig, run_id: str | None = None) -> dict:
     """Run every (k, seed) cell of `config.experiment` and write the results files."""
-    from model_hooks.embedder import get_embedder
+    with use_encoder(config.embedding.models[0]):
+        return _experiment(config, run_id)
+
+
+def _experiment(config: RunConfig, run_id: str | None) -> dict:
+    from model_hooks.embedder import embedding_work
 
     started = time.perf_counter()
     provenance = run_fields(uuid.uuid4().hex[:8])  # the commit and load as the run starts
-    embedded_before = get_embedder(config.experiment.embedding_mode).computed
+    work_before = embedding_work()
     folder = start_run(config, run_id)
     raw_path = ingest_task(config, str(folder.root))
     labels = run_labels(config, Path(raw_path))
@@ -117,12 +126,12 @@ def experiment_flow(config: RunConfig, run_id: str | None = None) -> dict:
         check_classes(counts, k)  # fail before any training, naming the class
     settings = config.experiment
     if EMBEDDING_MODELS & {settings.trainer, *settings.reference_arms}:
-        embed_task(raw_path, settings.embedding_mode)
+        embed_task(raw_path, settings.embedding_mode, config.embedding.models)
     records = []
     for k in settings.ks:
         records.extend(cells_task(config, raw_path, labels, k, str(folder.root), provenance))
     summary = results_task(config, records, str(folder.root))
     report = report_task(str(folder.root))
-    wall = record_wall_time(config, time.perf_counter() - started, get_embedder(settings.embedding_mode).computed - embedded_before, provenance)
+    wall = record_wall_time(config, time.perf_counter() - started, embedding_work(since=work_before), provenance)
     folder.finish()
     return {"run_dir": str(folder.root), "report": report, "wall_time": wall, **summary}

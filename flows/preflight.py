@@ -1,6 +1,7 @@
 """Checks the CLI runs before any Prefect flow (or server) starts: a bad input fails in a second.
 
-The configuration itself is checked by `RunConfig.load`; here: every source exists and has the
+The configuration itself is checked by `RunConfig.load`; here: every configured encoder is installed
+and a usable folder (`model_hooks.encoders.resolve_encoder`), every source exists and has the
 mapped columns with usable types (`stages.ingest.check_source`), every k-shot draw asks for a
 positive k the labeled pool can give, and an export target is a fresh folder outside any run.
 Nothing here imports Prefect.
@@ -14,6 +15,7 @@ from pathlib import Path
 from flows.run_folder import BOUNDARY_FILES
 from experiments.sampling import SamplingError, check_classes
 from flows.config import ConfigError, RunConfig
+from model_hooks.encoders import encoder_spec, resolve_encoder
 from stages.ingest import ColumnMapping, SourceConfig, check_source, ingest
 
 
@@ -29,6 +31,8 @@ def preflight(config: RunConfig, draws: dict[str, list[int]] | None = None) -> N
     config and the command line check that), that every class has that many labeled rows after ingest
     (ConfigError)."""
     draws = draws or {}
+    for spec in config.embedding.models:
+        resolve_encoder(encoder_spec(spec))  # ResourceMissing naming the folder or the install command
     check_inputs(config.ingest.sources, config.ingest.columns)
     if draws and config.ingest.sources:
         counts = labeled_pool(config)

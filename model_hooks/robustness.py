@@ -47,12 +47,12 @@ class SharedEmbeddings:
     @classmethod
     def of(cls, embedder) -> SharedEmbeddings:
         """For a model_hooks.embedder.Embedder. In `truncate` mode a vector depends only on the first
-        MAX_TOKENS word pieces, so texts that differ only beyond them share one vector (an attack's edits
+        max_tokens word pieces of its encoder, so texts that differ only beyond them share one vector (an attack's edits
         to words the model never reads: nearly half of the distinct texts an attack on abstracts queries)."""
-        from model_hooks.embedder import MAX_TOKENS, tokenizer
+        from model_hooks.embedder import tokenizer
 
         def pieces(texts: list[str]) -> list[bytes]:
-            ids = tokenizer()(texts, truncation=True, max_length=MAX_TOKENS, verbose=False)["input_ids"]
+            ids = tokenizer(embedder.encoder)(texts, truncation=True, max_length=embedder.encoder.max_tokens, verbose=False)["input_ids"]
             return [np.asarray(piece, np.int32).tobytes() for piece in ids]
 
         return cls(embedder.embed, pieces if embedder.mode == "truncate" else None)

@@ -7,10 +7,10 @@ True weigh each row 1 / family size and keep a family on one side of any interna
 others take None. Without families every row counts once.
 Nothing here ever sees the eval labels; early stopping uses a slice of the training data.
 
-- `head`: a class-balanced linear softmax on frozen MiniLM embeddings, L-BFGS (seconds); its L2
+- `head`: a class-balanced linear softmax on frozen embeddings of the active encoder, L-BFGS (seconds); its L2
   is chosen per run by cross-validation on the labeled rows (`choose_head_l2`) unless given.
-- `finetune`: MiniLM fine-tuned end to end with a linear head on mean-pooled tokens (minutes).
-- `setfit`: SetFit contrastive fine-tuning of the same MiniLM plus a logistic head.
+- `finetune`: the encoder (MiniLM by default) fine-tuned end to end with a linear head on mean-pooled tokens (minutes).
+- `setfit`: SetFit contrastive fine-tuning of the same encoder plus a logistic head.
 - `tuned_lr`, `tfidf_lr`: scikit-learn logistic regression on the frozen embeddings or on TF-IDF
   features, C chosen by stratified cross-validation on the training rows (as a competent user would);
   `frozen_lr`: the same on embeddings with scikit-learn's default C=1.
@@ -26,8 +26,8 @@ from typing import Protocol
 
 import numpy as np
 
-from model_hooks.embedder import MAX_TOKENS, EmbeddingMode, get_embedder
-from model_hooks.locations import model_path
+from model_hooks.embedder import EmbeddingMode, get_embedder
+from model_hooks.encoders import active_encoder
 
 
 class Trainer(Protocol):
@@ -202,7 +202,7 @@ class HeadTrainer:
 
 @dataclass
 class FinetuneTrainer:
-    """MiniLM fine-tuned end to end, started from a linear probe (LP-FT).
+    """The active encoder fine-tuned end to end, started from a linear probe (LP-FT).
 
     The head is first fitted on the frozen, normalised embeddings (as `head` does), then body and head
     train together with a warm-up and linear decay. Starting from the probe keeps the first updates from
@@ -217,7 +217,7 @@ class FinetuneTrainer:
     warmup_share: float = 0.1
     validation_share: float = 0.15
     patience: int = 2
-    max_tokens: int = MAX_TOKENS
+    max_tokens: int | None = None  # None: the active encoder's word-piece limit
     name: str = "finetune"
     uses_families: bool = True
 
@@ -226,8 +226,10 @@ class FinetuneTrainer:
         from transformers import AutoModel, AutoTokenizer
 
         _seed_everything(seed)
-        tokenizer = AutoTokenizer.from_pretrained(str(model_path()))
-        body = AutoModel.from_pretrained(str(model_path()))
+        encoder = active_encoder()
+        max_tokens = self.max_tokens or encoder.max_tokens
+        tokenizer = AutoTokenizer.from_pretrained(str(encoder.folder))
+        body = AutoModel.from_pretrained(str(encoder.folder))
         model = _PooledClassifier(body, len(labels))
         index = {label: position for position, label in enumerate(labels)}
         targets = np.asarray([index[label] for label in train_labels])
@@ -236,7 +238,7 @@ class FinetuneTrainer:
         row_weights = _family_weights(families)
         fit_texts = [train_texts[i] for i in fit_rows]
         check_texts = [train_texts[i] for i in check_rows]
-        self._fit_probe(model, tokenizer, fit_texts, targets[fit_rows], len(labels), seed, row_weights[fit_rows])
+        self._fit_probe(model, tokenizer, fit_texts, targets[fit_rows], len(labels), seed, row_weights[fit_rows], max_tokens)
 
         batches_per_epoch = max(1, len(fit_rows) // self.batch_size)
         optimizer = torch.optim.AdamW(
@@ -253,19 +255,19 @@ class FinetuneTrainer:
         per_row = float(combined[fit_rows].mean())
         rng = np.random.default_rng(seed)
         best_state = copy.deepcopy(model.state_dict())
-        best_score = _macro_f1(model, tokenizer, check_texts, targets[check_rows], len(labels), self.max_tokens)
+        best_score = _macro_f1(model, tokenizer, check_texts, targets[check_rows], len(labels), max_tokens)
         stale = 0
         for _ in range(self.epochs):
             model.train()
             for batch in np.array_split(rng.permutation(fit_rows), batches_per_epoch):
-                encoded = tokenizer([train_texts[i] for i in batch], padding=True, truncation=True, max_length=self.max_tokens, return_tensors="pt")
+                encoded = tokenizer([train_texts[i] for i in batch], padding=True, truncation=True, max_length=max_tokens, return_tensors="pt")
                 loss = _weighted_cross_entropy(model(**encoded), torch.from_numpy(targets[batch]), torch.from_numpy(combined[batch]),
                                                per_row * len(batch))
                 optimizer.zero_grad()
                 loss.backward()
                 optimizer.step()
                 scheduler.step()
-            score = _macro_f1(model, tokenizer, check_texts, targets[check_rows], len(labels), self.max_tokens)
+            score = _macro_f1(model, tokenizer, check_texts, targets[check_rows], len(labels), max_tokens)
             if score > best_score:
                 best_state, best_score, stale = copy.deepcopy(model.state_dict()), score, 0
             else:
@@ -273,14 +275,14 @@ class FinetuneTrainer:
                 if stale >= self.patience:
                     break
         model.load_state_dict(best_state)
-        predicted = _predict(model, tokenizer, test_texts, self.max_tokens)
+        predicted = _predict(model, tokenizer, test_texts, max_tokens)
         return [labels[i] for i in predicted]
 
-    def _fit_probe(self, model, tokenizer, texts, targets, n_classes, seed, weights) -> None:
+    def _fit_probe(self, model, tokenizer, texts, targets, n_classes, seed, weights, max_tokens: int) -> None:
         """Set the head to the linear probe fitted on the frozen body's pooled output."""
         import torch
 
-        pooled = _pooled_outputs(model, tokenizer, texts, self.max_tokens)
+        pooled = _pooled_outputs(model, tokenizer, texts, max_tokens)
         names = [str(i) for i in range(n_classes)]
         weight, bias = HeadTrainer().fit_weights(pooled, [names[t] for t in targets], names, seed, weights)
         with torch.no_grad():
@@ -384,7 +386,7 @@ def _macro_f1(model, tokenizer, texts, targets, n_classes, max_tokens) -> float:
 
 @dataclass
 class SetFitTrainer:
-    """SetFit on the bundled MiniLM: contrastive pairs, then a logistic-regression head."""
+    """SetFit on the active encoder: contrastive pairs, then a logistic-regression head."""
 
     epochs: int = 1
     iterations: int = 10
@@ -399,7 +401,8 @@ class SetFitTrainer:
         from setfit import SetFitModel, Trainer, TrainingArguments
 
         _seed_everything(seed)
-        model = SetFitModel.from_pretrained(str(model_path()), labels=list(labels), device="cpu")
+        encoder = active_encoder()
+        model = SetFitModel.from_pretrained(str(encoder.folder), labels=list(labels), device="cpu")
         with tempfile.TemporaryDirectory(prefix="pdap-setfit-") as output:
             arguments = TrainingArguments(
                 output_dir=output,
@@ -407,7 +410,7 @@ class SetFitTrainer:
                 num_epochs=self.epochs,
                 num_iterations=self.iterations,
                 max_steps=-1 if self.max_pairs is None else max(1, self.max_pairs // self.batch_size),
-                max_length=MAX_TOKENS,
+                max_length=encoder.max_tokens,
                 seed=seed,
                 report_to="none",
                 show_progress_bar=False,

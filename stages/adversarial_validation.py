@@ -43,7 +43,7 @@ def check_inputs(rows: pa.Table, config: ValidationConfig, seed: int) -> tuple[n
     vocabulary = frozenset(word for text in in_domain_texts(rows) for word in words(text))
     inputs = CheckInputs(
         ids=ids.tolist(), texts=texts.tolist(), labels=labels.tolist(), is_synthetic=is_synthetic.astype(bool), origins=origin[checked].tolist(),
-        vectors=get_embedder(config.embedding_mode).embed(texts.tolist()) if len(texts) else np.zeros((0, 384), np.float32),
+        vectors=get_embedder(config.embedding_mode).embed(texts.tolist()),
         # original families are dealt first, by label, so each fold's complement keeps every class
         # it can; never more folds than original families
         folds=family_folds(families, min(config.folds, len(original_families)),

@@ -114,7 +114,7 @@ def adapt(rows: pa.Table, config: DomainConfig, seed: int) -> StageResult:
     non_eval = split != Split.EVAL.value
     original = non_eval & (origin == Origin.ORIGINAL.value)
     embedder = get_embedder(config.embedding_mode)
-    vectors = np.zeros((rows.num_rows, 384), dtype=np.float32)
+    vectors = np.zeros((rows.num_rows, embedder.dimensions), dtype=np.float32)
     vectors[non_eval] = embedder.embed([t for t, keep in zip(rows.column("text").to_pylist(), non_eval) if keep])
 
     centroid = vectors[original].mean(axis=0)

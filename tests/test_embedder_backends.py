@@ -4,6 +4,7 @@ import pytest
 from model_hooks import bf16_encoder, embedder, onnx_export
 from model_hooks.bf16_encoder import native_bf16_cpu
 from model_hooks.embedder import BACKENDS, Embedder, hardware_default_backend, sentence_model
+from model_hooks.encoders import ENCODER_DIR, MPNET_FOLDER, resolve_encoder
 from model_hooks.locations import ResourceMissing
 
 TEXTS = [
@@ -16,6 +17,9 @@ TEXTS = [
 
 
 needs_bf16_cpu = pytest.mark.skipif(not native_bf16_cpu(), reason="the CPU has no AMX-BF16")
+# The closeness tests run on every bundled encoder installed here: mpnet only after `make encoder-mpnet` (never in CI).
+ENCODERS = ["minilm", pytest.param("mpnet", marks=pytest.mark.skipif(not (ENCODER_DIR / MPNET_FOLDER / "model.safetensors").is_file(),
+                                                                     reason="mpnet is not installed (make encoder-mpnet)"))]
 
 
 def test_cache_keys_differ_by_backend(monkeypatch):
@@ -59,7 +63,7 @@ def test_missing_onnx_export_names_make_resources(tmp_path, monkeypatch, backend
     monkeypatch.setattr(onnx_export, "ONNX_DIR", tmp_path / "empty")
     with pytest.raises(ResourceMissing, match="make resources") as raised:
         Embedder(cache_dir=None, backend=backend).embed(["any text"])
-    assert onnx_export.MODEL_FILES[backend] in str(raised.value)
+    assert onnx_export.onnx_model_file(backend).name in str(raised.value)
 
 
 def test_each_onnx_backend_runs_its_own_file():
@@ -68,14 +72,16 @@ def test_each_onnx_backend_runs_its_own_file():
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("encoder", ENCODERS)
 @pytest.mark.parametrize("mode", ["truncate", "chunk_mean"])
-def test_onnx_vectors_match_sentence_transformers(mode):
-    onnx = Embedder(mode, cache_dir=None, backend="onnx").embed(TEXTS)
-    torch = Embedder(mode, cache_dir=None, backend="torch").embed(TEXTS)
-    assert onnx.dtype == np.float32 and onnx.shape == torch.shape
+def test_onnx_vectors_match_sentence_transformers(mode, encoder):
+    encoder = resolve_encoder(encoder)
+    onnx = Embedder(mode, cache_dir=None, backend="onnx", encoder=encoder).embed(TEXTS)
+    torch = Embedder(mode, cache_dir=None, backend="torch", encoder=encoder).embed(TEXTS)
+    assert onnx.dtype == np.float32 and onnx.shape == torch.shape == (len(TEXTS), encoder.dimensions)
     assert np.abs(onnx - torch).max() < 1e-5
     if mode == "truncate":
-        reference = sentence_model().encode(TEXTS, normalize_embeddings=True)
+        reference = sentence_model(encoder).encode(TEXTS, normalize_embeddings=True)
         assert np.abs(onnx - reference).max() < 1e-5
 
 
@@ -93,9 +99,11 @@ def test_backends_never_share_cached_vectors(tmp_path):
     ("onnx_int8", 0.05, 0.02),  # the empty text ([CLS] [SEP] only) is the farthest, about 0.03
     pytest.param("torch_bf16", 1e-3, 1e-3, marks=needs_bf16_cpu),  # bf16 measures about 3e-5
 ])
-def test_reduced_precision_vectors_are_close_to_fp32(mode, backend, gap_empty_text, gap_texts):
-    fp32 = Embedder(mode, cache_dir=None, backend="onnx").embed(TEXTS)
-    other = Embedder(mode, cache_dir=None, backend=backend).embed(TEXTS)
+@pytest.mark.parametrize("encoder", ENCODERS)
+def test_reduced_precision_vectors_are_close_to_fp32(mode, backend, gap_empty_text, gap_texts, encoder):
+    encoder = resolve_encoder(encoder)
+    fp32 = Embedder(mode, cache_dir=None, backend="onnx", encoder=encoder).embed(TEXTS)
+    other = Embedder(mode, cache_dir=None, backend=backend, encoder=encoder).embed(TEXTS)
     assert other.dtype == np.float32 and other.shape == fp32.shape
     assert np.allclose(np.linalg.norm(other, axis=1), 1.0, atol=1e-5)
     cosine = (other * fp32).sum(axis=1)
