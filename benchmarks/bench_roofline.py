@@ -69,9 +69,11 @@ def model_shape() -> dict:
 
 def _sequences(texts: list[str]) -> list[tuple[int, ...]]:
     """Each text's word pieces as the embedder runs them: truncated to the model's length, with [CLS] and [SEP]."""
-    from model_hooks.embedder import MAX_TOKENS, tokenizer
+    from model_hooks.embedder import tokenizer
+    from model_hooks.encoders import resolve_encoder
 
-    return [tuple(ids) for ids in tokenizer()(texts, truncation=True, max_length=MAX_TOKENS, verbose=False)["input_ids"]] if texts else []
+    minilm = resolve_encoder("minilm")  # the roofline models MiniLM's layers (model_shape)
+    return [tuple(ids) for ids in tokenizer(minilm)(texts, truncation=True, max_length=minilm.max_tokens, verbose=False)["input_ids"]] if texts else []
 
 
 def distinct_word_pieces(texts: list[str]) -> np.ndarray:

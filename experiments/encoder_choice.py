@@ -35,6 +35,9 @@ class EncoderChoice:
 def choose_encoder(specs: list[str], texts: list[str], text_labels: list[str], labels: list[str], seed: int,
                    embedding_mode: str = "truncate") -> EncoderChoice:
     """The encoder of `specs` whose embeddings give the head the best cross-validated macro-F1 on these rows."""
+    if not texts:
+        first = resolve_encoder(encoder_spec(specs[0])).name
+        return EncoderChoice(spec=specs[0], name=first, scores={resolve_encoder(encoder_spec(spec)).name: None for spec in specs})
     scores: dict[str, float | None] = {}
     best = None
     for spec in specs:

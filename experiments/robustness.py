@@ -23,7 +23,7 @@ from experiments.encoder_choice import cell_encoder
 from experiments.runner import cell_head_l2, scored_eval_rows, training_arms
 from experiments.sampling import draw_k_shot
 from experiments.self_tuning import Tuning, tune_pipeline
-from model_hooks.embedder import DEFAULT_BACKEND, get_embedder
+from model_hooks.embedder import get_embedder
 from model_hooks.encoders import use_encoder
 from model_hooks.robustness import SharedEmbeddings, probe
 from model_hooks.trainers import HeadTrainer, linear_probabilities, make_trainer
@@ -116,7 +116,7 @@ def _attack_cell(drawn: pa.Table, config, labels: list[str], k: int, seed: int, 
     models = {name: linear_model(embeddings, *head_weights(train, labels, seed, settings, head_l2)) for name, train in train_sets.items()}
     # setup: the draw, tuning, curation and both fits; each record's `seconds` is its attack alone
     shared = {"dataset": config.dataset_name, "trainer": "head", "k": k, "seed": seed, "eval_split": ATTACKED_SPLIT,
-              "embedding_mode": settings.embedding_mode, "embedding_backend": DEFAULT_BACKEND, "head_l2": head_l2,
+              "embedding_mode": settings.embedding_mode, "embedding_backend": get_embedder(settings.embedding_mode).backend, "head_l2": head_l2,
               "curation": None if tuning is None else tuning.curate, "query_budget": attacks.query_budget, "rows": rows_digest(sample),
               "setup_seconds": round(time.perf_counter() - started, 2)}
     clean = {name: float((model(texts).argmax(axis=1) == np.asarray(gold)).mean()) for name, model in models.items()}

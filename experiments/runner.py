@@ -15,7 +15,7 @@ from experiments.noise import CLEAN, WordNoiseLexicon, learn_abbreviations, nois
 from experiments.references import NamePriorHead
 from experiments.sampling import draw_k_shot
 from experiments.self_tuning import Tuning, tune_pipeline, without_ops
-from model_hooks.embedder import DEFAULT_BACKEND, get_embedder
+from model_hooks.embedder import get_embedder
 from model_hooks.encoders import use_encoder
 from model_hooks.trainers import choose_head_l2, make_trainer
 from schemas.rows import Split, family_keys
@@ -151,7 +151,7 @@ def _run_drawn_cell(drawn: pa.Table, config, labels: list[str], k: int, seed: in
 
     records, done = [], {}
     shared = {"dataset": config.dataset_name, "trainer": settings.trainer, "k": k, "seed": seed, "eval_split": settings.eval_split,
-              "n_eval": eval_rows.num_rows, "embedding_mode": settings.embedding_mode, "embedding_backend": DEFAULT_BACKEND,
+              "n_eval": eval_rows.num_rows, "embedding_mode": settings.embedding_mode, "embedding_backend": get_embedder(settings.embedding_mode).backend,
               "head_l2": head_l2}
     for arm, train, trainer in runs:
         families = training_families(train, trainer, settings.sample_weighting)

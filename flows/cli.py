@@ -275,11 +275,12 @@ def export(
 @app.command()
 def refresh(config: Path = typer.Option(..., "--config", "-c", help="run configuration with a refresh: section")):
     """Process only new or changed files of refresh.input_dir, merge, and curate (a Prefect flow)."""
-    from flows.preflight import check_inputs
+    from flows.preflight import check_encoders, check_inputs
     from flows.config import ConfigError, RunConfig
     from stages.ingest import SourceConfig
 
     run_config = RunConfig.load(config)
+    check_encoders(run_config)
     if run_config.refresh is None:
         raise ConfigError(f"{config}: no refresh: section (refresh.input_dir names the folder to watch)")
     if not run_config.refresh.input_dir.is_dir():
@@ -312,8 +313,10 @@ def serve(config: Path = typer.Option(..., "--config", "-c", help="run configura
     """Serve the scheduled flows as Prefect deployments (starts a local Prefect server if PREFECT_API_URL is unset)."""
     from flows.serve import serve_scheduled
     from flows.config import ConfigError, RunConfig
+    from flows.preflight import check_encoders
 
     run_config = RunConfig.load(config)
+    check_encoders(run_config)
     if run_config.schedule is None:
         raise ConfigError(f"{config}: no schedule: section (interval_seconds or cron, and flows)")
     try:

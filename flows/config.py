@@ -10,7 +10,7 @@ import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from experiments.config import ExperimentConfig
-from model_hooks.encoders import BUNDLED
+from model_hooks.encoders import BUNDLED, encoder_spec, resolve_encoder
 from schemas.strict import StrictModel, validate_document
 from stages.cleaning import CleaningConfig
 from stages.domain_adaptation import DomainConfig
@@ -85,8 +85,8 @@ class EmbeddingConfig(StrictModel):
 
     @property
     def label(self) -> str:
-        """How results files name the setting: `minilm`, `mpnet`, a folder's name, or `minilm|mpnet` for a choice."""
-        return "|".join(name if name in BUNDLED else Path(name).name for name in self.models)
+        """How results files name the setting: `minilm`, `mpnet`, a folder's name and digest, or `minilm|mpnet` for a choice."""
+        return "|".join(resolve_encoder(encoder_spec(name)).name for name in self.models)
 
 
 class ConfigError(ValueError):

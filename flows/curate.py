@@ -25,8 +25,8 @@ from experiments.sampling import draw_k_shot
 from flows.execution import run_on_runner
 from flows.progress import StageProgress, StageStep
 from flows.report_funnel import STAGES, funnel, funnel_row
-from model_hooks.embedder import DEFAULT_BACKEND
-from model_hooks.encoders import use_encoder
+from model_hooks.embedder import get_embedder
+from model_hooks.encoders import active_spec, use_encoder
 from flows.run_folder import RunFolder, atomic_write_parquet, open_run
 from flows.shards import augment_shard_task, clean_shard_task, embed_shard_task, read_children, read_cleaned_shard, write_shards
 from flows.config import RunConfig
@@ -153,7 +153,7 @@ def augmentation_stage(config: RunConfig, folder: RunFolder, raw_path: str, clea
                if config.augmentation.enabled else empty_rows())
     shards = write_shards(parents, folder.shards_dir, "parents", config.execution.parents_per_shard)
     step.expect(len(shards) + 1)
-    children = augment_shard_task.map(unmapped(config.augmentation), unmapped(domain), unmapped(config.seed), shards)
+    children = augment_shard_task.map(unmapped(config.augmentation), unmapped(domain), unmapped(config.seed), shards, unmapped(active_spec()))
     return augment_task(config, str(folder.root), raw_path, drawn_path, domain, _results(children, step))
 
 
@@ -167,7 +167,7 @@ def embedding_stage(config: RunConfig, folder: RunFolder, rows_path: str, step: 
     modes = sorted({config.domain.embedding_mode, config.validation.embedding_mode})
     shards = shard_task(rows_path, str(folder.shards_dir), "scored", config.execution.shard_rows, non_eval_only=True)
     step.expect(len(modes) * len(shards) + 1)
-    _results([embed_shard_task.submit(mode, shard) for mode in modes for shard in shards], step)
+    _results([embed_shard_task.submit(mode, shard, active_spec()) for mode in modes for shard in shards], step)
 
 
 @task(name="adapt", cache_policy=NO_CACHE)
@@ -275,9 +275,12 @@ def run_encoder(config: RunConfig) -> tuple[str, dict]:
     if len(models) == 1:
         return models[0], {"configured": config.embedding.label}
     rows = ingest(config.ingest).kept
+    if config.labeled_per_class is not None:  # the labeled rows the run keeps (before cleaning: an approximation)
+        rows = draw_k_shot(rows, config.labeled_per_class, config.seed)
     labeled = rows.filter(pa.array(column_values(rows, "split") == Split.LABELED.value))
     texts, text_labels = labeled.column("text").to_pylist(), labeled.column("label").to_pylist()
-    choice = choose_encoder(models, texts, text_labels, config.ingest.label_set or sorted(set(text_labels)), config.seed)
+    choice = choose_encoder(models, texts, text_labels, config.ingest.label_set or sorted(set(text_labels)), config.seed,
+                            config.domain.embedding_mode)
     return choice.spec, {"configured": config.embedding.label, **choice.as_record()}
 
 
@@ -290,6 +293,9 @@ def curate_flow(config: RunConfig, run_id: str | None = None) -> dict:
 
 
 def _curate(config: RunConfig, run_id: str | None, encoder: dict) -> dict:
+    embedder = get_embedder(config.domain.embedding_mode)
+    if config.execution.runner == "dask":
+        embedder.embed(["pdap"])  # a user's folder is exported to ONNX here, once, not by every worker at once
     folder = start_run(config, run_id)
     final_path = run_on_runner(curate_stages, config.execution, config, str(folder.root))
     shutil.rmtree(folder.shards_dir, ignore_errors=True)
@@ -304,7 +310,7 @@ def _curate(config: RunConfig, run_id: str | None, encoder: dict) -> dict:
         "data_docs": str(folder.data_docs_dir / "index.html"),
         "eval_rows": sum(item["counts"] for item in split_counts if item["values"] == Split.EVAL.value),
         "runner": config.execution.runner,
-        "embedding_backend": DEFAULT_BACKEND,  # set by PDAP_EMBEDDING_BACKEND, not by the config
+        "embedding_backend": embedder.backend,  # PDAP_EMBEDDING_BACKEND's, or torch for an encoder only sentence-transformers runs
         "encoder": encoder,
     }
     summary["report"] = report_task(str(folder.root))

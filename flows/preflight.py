@@ -19,6 +19,12 @@ from model_hooks.encoders import encoder_spec, resolve_encoder
 from stages.ingest import ColumnMapping, SourceConfig, check_source, ingest
 
 
+def check_encoders(config: RunConfig) -> None:
+    """Every configured encoder is installed and a usable folder (ResourceMissing naming the folder or the install command)."""
+    for spec in config.embedding.models:
+        resolve_encoder(encoder_spec(spec))
+
+
 def check_inputs(sources: list[SourceConfig], columns: ColumnMapping) -> None:
     """Every source exists, is readable, and has the mapped columns with usable types (InputError)."""
     for source in sources:
@@ -31,8 +37,7 @@ def preflight(config: RunConfig, draws: dict[str, list[int]] | None = None) -> N
     config and the command line check that), that every class has that many labeled rows after ingest
     (ConfigError)."""
     draws = draws or {}
-    for spec in config.embedding.models:
-        resolve_encoder(encoder_spec(spec))  # ResourceMissing naming the folder or the install command
+    check_encoders(config)
     check_inputs(config.ingest.sources, config.ingest.columns)
     if draws and config.ingest.sources:
         counts = labeled_pool(config)

@@ -19,6 +19,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from flows.run_folder import atomic_write_parquet
+from model_hooks.encoders import use_encoder
 from schemas.files import atomic_write_bytes
 from stages.cleaning import CleanedShard, CleaningConfig, clean_shard
 from stages.semantic_augmentation import AugmentationConfig, AugmentationInputs, GeneratedChildren, generate
@@ -77,16 +78,17 @@ def read_cleaned_shard(path: str) -> CleanedShard:
 
 
 @task(name="augment-shard", cache_policy=NO_CACHE)
-def augment_shard_task(config: AugmentationConfig, inputs: AugmentationInputs, seed: int, parents_path: str) -> str:
-    """Make the children of one shard of parents and embed both for the similarity gate (into the shared cache)."""
+def augment_shard_task(config: AugmentationConfig, inputs: AugmentationInputs, seed: int, parents_path: str, encoder: str) -> str:
+    """Make the children of one shard of parents and embed both with `encoder` for the similarity gate (into the shared cache)."""
     from model_hooks.embedder import get_embedder
 
     parents = pq.read_table(parents_path)
     generated = generate(parents, config, inputs, seed)
     if generated.table.num_rows:
-        embedder = get_embedder(config.embedding_mode)
-        embedder.embed(parents.column("text").to_pylist())
-        embedder.embed(generated.table.column("text").to_pylist())
+        with use_encoder(encoder):  # a remote worker has not inherited the flow's environment
+            embedder = get_embedder(config.embedding_mode)
+            embedder.embed(parents.column("text").to_pylist())
+            embedder.embed(generated.table.column("text").to_pylist())
     out = _sibling(parents_path, "children")
     notes = {"not_run": generated.not_run, "seconds_by_op": generated.seconds_by_op}
     atomic_write_parquet(out, generated.table.replace_schema_metadata({"notes": json.dumps(notes)}), SCRATCH_COMPRESSION)
@@ -104,11 +106,12 @@ def read_children(paths: list[str], ops: list[str]) -> GeneratedChildren:
 
 
 @task(name="embed-shard", cache_policy=NO_CACHE)
-def embed_shard_task(mode: str, shard_path: str) -> int:
-    """Embed the texts of one shard into the shared embedding cache; return how many were computed."""
+def embed_shard_task(mode: str, shard_path: str, encoder: str) -> int:
+    """Embed the texts of one shard with `encoder` into the shared embedding cache; return how many were computed."""
     from model_hooks.embedder import get_embedder
 
-    embedder = get_embedder(mode)
-    before = embedder.computed
-    embedder.embed(pq.read_table(shard_path, columns=["text"]).column("text").to_pylist())
-    return embedder.computed - before
+    with use_encoder(encoder):  # a remote worker has not inherited the flow's environment
+        embedder = get_embedder(mode)
+        before = embedder.computed
+        embedder.embed(pq.read_table(shard_path, columns=["text"]).column("text").to_pylist())
+        return embedder.computed - before

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from model_hooks.cpu_info import CPU_INFO, cpu_model_and_flags
-from model_hooks.encoders import Encoder, resolve_encoder
+from model_hooks.encoders import Encoder
 from model_hooks.per_text import embed_each, unit
 
 BF16_CPU_FLAG = "amx_bf16"
@@ -56,7 +56,7 @@ def _embed_one(model, ids: list[int]) -> np.ndarray:
     return unit(states.float().mean(dim=0).numpy())  # no padding: every token counts
 
 
-def embed_token_ids(token_ids: list[list[int]], encoder: Encoder | None = None) -> np.ndarray:
-    """(len(token_ids), dims) float32 unit vectors, one per token-id list (with [CLS] and [SEP]); default encoder MiniLM."""
-    model = bf16_model(encoder or resolve_encoder("minilm"))
+def embed_token_ids(token_ids: list[list[int]], encoder: Encoder) -> np.ndarray:
+    """(len(token_ids), dims) float32 unit vectors of `encoder`, one per token-id list (with [CLS] and [SEP])."""
+    model = bf16_model(encoder)
     return embed_each(lambda ids: _embed_one(model, ids), token_ids, thread_initializer=_one_intra_op_thread)

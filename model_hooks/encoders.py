@@ -39,7 +39,7 @@ class EncoderFolderError(ResourceMissing):
 class Encoder:
     """A sentence encoder on disk and what the embedding backends need to know about it."""
 
-    name: str  # `minilm`, `mpnet`, or the folder's name
+    name: str  # `minilm`, `mpnet`, or the folder's name and 8 hex digits of its files' digest
     folder: Path
     identity: str  # in every embedding cache key: vectors of two encoders never mix
     dimensions: int
@@ -67,7 +67,7 @@ def _modules(folder: Path) -> list[dict]:
         return [{"type": "sentence_transformers.models.Transformer", "path": ""},
                 {"type": "sentence_transformers.models.Pooling", "path": "1_Pooling"}]
     modules = _read_json(listed)
-    if not isinstance(modules, list) or not modules:
+    if not isinstance(modules, list) or not modules or not all(isinstance(module, dict) for module in modules):
         raise EncoderFolderError(f"{listed}: expected a list of sentence-transformers modules")
     return modules
 
@@ -79,14 +79,17 @@ def _mean_pooled(folder: Path, modules: list[dict]) -> bool:
     pooling = folder / modules[1].get("path", "1_Pooling") / "config.json"
     if not pooling.is_file():
         return True  # sentence-transformers' default pooling is the mean
-    modes = {key for key, value in _read_json(pooling).items() if key.startswith("pooling_mode") and value is True}
+    modes = {key for key, value in _settings(pooling).items() if key.startswith("pooling_mode") and value is True}
     return modes == {"pooling_mode_mean_tokens"}
 
 
+_MODEL_FILE_SUFFIXES = (".json", ".txt", ".safetensors", ".bin", ".model")  # settings, vocabularies, weights
+
+
 def _content_hash(folder: Path) -> str:
-    """SHA-256 over every file's relative path and bytes: the same weights give the same cache keys anywhere."""
+    """SHA-256 over the model files' relative paths and bytes: the same weights give the same cache keys anywhere."""
     digest = hashlib.sha256()
-    for path in sorted(p for p in folder.rglob("*") if p.is_file() and p.name != "desktop.ini"):
+    for path in sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix in _MODEL_FILE_SUFFIXES):
         digest.update(str(path.relative_to(folder)).encode("utf-8") + b"\x00")
         with path.open("rb") as stream:
             while chunk := stream.read(1 << 22):
@@ -94,8 +97,37 @@ def _content_hash(folder: Path) -> str:
     return digest.hexdigest()
 
 
-def describe_folder(folder: Path, name: str, identity: str | None = None, bundled: bool = False) -> Encoder:
-    """Read an encoder folder's settings; EncoderFolderError naming the path if it is not a usable one."""
+def _number(settings: dict, key: str, path: Path, default: int) -> int:
+    try:
+        return int(settings.get(key, default))
+    except (TypeError, ValueError):
+        raise EncoderFolderError(f"{path}: {key} must be an integer, got {settings.get(key)!r}") from None
+
+
+def _settings(path: Path) -> dict:
+    settings = _read_json(path)
+    if not isinstance(settings, dict):
+        raise EncoderFolderError(f"{path}: expected a JSON object of settings")
+    return settings
+
+
+def _dimensions(folder: Path, modules: list[dict], config: dict) -> int:
+    """Output size: the last Dense layer's, else the pooling's word_embedding_dimension, else the transformer's hidden_size."""
+    for module in reversed(modules):
+        kind = str(module.get("type", "")).rsplit(".", 1)[-1]
+        path = folder / str(module.get("path", "")) / "config.json"
+        if kind == "Dense" and path.is_file():
+            return _number(_settings(path), "out_features", path, 0)
+        if kind == "Pooling" and path.is_file():
+            return _number(_settings(path), "word_embedding_dimension", path, 0) or _number(config, "hidden_size", folder / "config.json", 0)
+    return _number(config, "hidden_size", folder / "config.json", 0)
+
+
+def describe_folder(folder: Path, name: str | None = None, identity: str | None = None, bundled: bool = False) -> Encoder:
+    """Read an encoder folder's settings; EncoderFolderError naming the path if it is not a usable one.
+
+    A folder's own name and identity carry a digest of its files: two folders of one name never share records or vectors.
+    """
     if not folder.is_dir():
         raise EncoderFolderError(f"{folder}: encoder folder not found")
     missing = [file for file in _REQUIRED_FILES if not (folder / file).is_file()]
@@ -103,18 +135,20 @@ def describe_folder(folder: Path, name: str, identity: str | None = None, bundle
         raise EncoderFolderError(f"{folder}: not a sentence-transformers folder (needs config.json and tokenizer files)")
     if not any(folder.glob("*.safetensors")) and not any(folder.glob("pytorch_model*.bin")):
         raise EncoderFolderError(f"{folder}: no model weights (model.safetensors or pytorch_model.bin)")
-    config = _read_json(folder / "config.json")
+    config = _settings(folder / "config.json")
+    if "model_type" not in config:
+        raise EncoderFolderError(f"{folder / 'config.json'}: no model_type, so transformers cannot load the model")
     modules = _modules(folder)
     settings = folder / "sentence_bert_config.json"
-    max_tokens = int(_read_json(settings).get("max_seq_length", 256)) if settings.is_file() else 256
-    pooling = folder / modules[1].get("path", "1_Pooling") / "config.json" if len(modules) > 1 else None
-    dimensions = int(_read_json(pooling).get("word_embedding_dimension", 0)) if pooling and pooling.is_file() else 0
-    dimensions = dimensions or int(config.get("hidden_size", 0))
+    max_tokens = _number(_settings(settings), "max_seq_length", settings, 256) if settings.is_file() else 256
+    max_tokens = min(max_tokens, _number(config, "max_position_embeddings", folder / "config.json", max_tokens))
+    dimensions = _dimensions(folder, modules, config)
     if dimensions <= 0:
         raise EncoderFolderError(f"{folder / 'config.json'}: no hidden_size, cannot tell the embedding dimensions")
-    max_tokens = min(max_tokens, int(config.get("max_position_embeddings", max_tokens)))
-    return Encoder(name=name, folder=folder, identity=identity or f"{folder.name}-{_content_hash(folder)[:16]}",
-                   dimensions=dimensions, max_tokens=max_tokens, mean_pooled=_mean_pooled(folder, modules), bundled=bundled)
+    if identity is None:
+        identity = f"{folder.name}-{_content_hash(folder)[:16]}"
+    return Encoder(name=name or identity[: len(folder.name) + 9], folder=folder, identity=identity, dimensions=dimensions,
+                   max_tokens=max_tokens, mean_pooled=_mean_pooled(folder, modules), bundled=bundled)
 
 
 @lru_cache(maxsize=16)
@@ -128,13 +162,17 @@ def resolve_encoder(spec: str) -> Encoder:
         if not (folder / "model.safetensors").is_file():
             raise ResourceMissing(f"the mpnet encoder is not installed ({folder}); run: {MPNET_INSTALL_COMMAND}")
         return describe_folder(folder, "mpnet", identity=MPNET_FOLDER, bundled=True)
-    folder = Path(spec).expanduser().resolve()
-    return describe_folder(folder, folder.name)
+    return describe_folder(Path(spec).expanduser().resolve())
+
+
+def active_spec() -> str:
+    """The spec of the encoder this process embeds with: the innermost `use_encoder`, else `PDAP_ENCODER`, else minilm."""
+    return os.environ.get(ENCODER_VARIABLE) or DEFAULT_ENCODER
 
 
 def active_encoder() -> Encoder:
-    """The encoder this process embeds with: the innermost `use_encoder`, else `PDAP_ENCODER`, else minilm."""
-    return resolve_encoder(os.environ.get(ENCODER_VARIABLE) or DEFAULT_ENCODER)
+    """The encoder this process embeds with (`active_spec`)."""
+    return resolve_encoder(active_spec())
 
 
 def encoder_spec(spec: str) -> str:

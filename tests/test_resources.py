@@ -20,3 +20,11 @@ def test_installed_wordnet_and_stopwords_load_offline():
 
 def test_install_is_idempotent():
     assert resources.install() == []
+
+
+def test_an_unknown_encoder_is_a_usage_error_before_anything_is_installed(monkeypatch, capsys):
+    from model_hooks import resources
+
+    monkeypatch.setattr(resources, "install", lambda: pytest.fail("nothing may be installed for a bad command line"))
+    assert resources.main(["resources", "install", "--encoder", "bert-large"]) == 2
+    assert "--encoder mpnet" in capsys.readouterr().err
