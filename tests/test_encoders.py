@@ -314,3 +314,25 @@ def test_encoder_options_are_absolute_against_the_working_directory(tmp_path, mo
     assert encoder_overrides(None) == {}
     assert encoder_overrides(["minilm"]) == {"embedding": {"model": "minilm"}}
     assert encoder_overrides(["minilm", "tiny"]) == {"embedding": {"model": ["minilm", str(tmp_path / "tiny")]}}
+
+
+# ---------------------------------------------------------------- results files
+
+
+def test_results_keep_each_encoder_apart_and_read_old_records_as_minilm(tmp_path):
+    from experiments.report import merge_records, summarize
+
+    def record(arm, seed, f1, **extra):
+        return {"dataset": "d", "eval_split": "test", "trainer": "head", "embedding_mode": "truncate", "k": 10, "seed": seed,
+                "arm": arm, "noise": "none", "macro_f1": f1, **extra}
+
+    path = tmp_path / "experiment_d.jsonl"
+    old = [record("raw", 0, 0.50), record("curated", 0, 0.55)]  # written before records named their encoder
+    merge_records(path, old)
+    merged = merge_records(path, [record("raw", 0, 0.60, encoder="mpnet"), record("curated", 0, 0.64, encoder="mpnet")])
+    assert len(merged) == 4, "another encoder's cell replaces nothing"
+    merged = merge_records(path, [record("raw", 0, 0.51, encoder="minilm"), record("curated", 0, 0.56, encoder="minilm")])
+    assert sorted((r.get("encoder"), r["macro_f1"]) for r in merged) == [("minilm", 0.51), ("minilm", 0.56), ("mpnet", 0.60), ("mpnet", 0.64)]
+    arms, _ = summarize(merged)
+    assert {(row["embedding_mode"], row["arm"]): row["mean"] for row in arms} == {
+        ("truncate", "raw"): 0.51, ("truncate", "curated"): 0.56, ("mpnet truncate", "raw"): 0.60, ("mpnet truncate", "curated"): 0.64}
