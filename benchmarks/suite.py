@@ -112,25 +112,26 @@ def cost_table(walls: list[dict]) -> str:
         minutes = wall.get("embedding_minutes")
         lines.append(f"| {dataset} | {encoder} | {split} | {', '.join(map(str, wall['ks']))} | {wall['seeds']} | {wall['seconds'] / 60:.1f} | "
                      f"{'n/a' if minutes is None else f'{minutes:.1f}'} | {embedded if 'embedding' in wall else 'n/a'} |")
-    return "\n".join(lines) + "\n"
+    notes = [f"- {dataset}, {encoder}: {wall['note']}" for (dataset, encoder, _), wall in sorted(latest.items()) if wall.get("note")]
+    return "\n".join(lines + ([""] + notes if notes else [])) + "\n"
 
 
 def decisions_table(records: list[dict]) -> str:
-    """Markdown: per data set and k, in how many seeds self-tuning switched each option on."""
-    counts: dict[tuple[str, int], dict[str, int]] = {}
-    seeds: dict[tuple[str, int], int] = {}
+    """Markdown: per data set, encoder and k, in how many seeds self-tuning switched each option on."""
+    counts: dict[tuple[str, str, int], dict[str, int]] = {}
+    seeds: dict[tuple[str, str, int], int] = {}
     for record in records:
         if record["arm"] != "curated" or "decisions" not in record:
             continue
-        key = (record["dataset"], record["k"])
+        key = (record["dataset"], record.get("encoder", "minilm"), record["k"])
         seeds[key] = seeds.get(key, 0) + 1
         for decision in record["decisions"]:
             counts.setdefault(key, {}).setdefault(decision["name"], 0)
             counts[key][decision["name"]] += int(decision["on"])
     names = ["curation", "adapt", "augment", "validate"]
-    lines = ["| data set | k | seeds | " + " | ".join(names) + " |", "|" + "---|" * (len(names) + 3)]
+    lines = ["| data set | encoder | k | seeds | " + " | ".join(names) + " |", "|" + "---|" * (len(names) + 4)]
     for key in sorted(counts):
-        lines.append(f"| {key[0]} | {key[1]} | {seeds[key]} | " + " | ".join(f"{counts[key].get(name, 0)}/{seeds[key]}" for name in names) + " |")
+        lines.append(f"| {key[0]} | {key[1]} | {key[2]} | {seeds[key]} | " + " | ".join(f"{counts[key].get(name, 0)}/{seeds[key]}" for name in names) + " |")
     return "\n".join(lines) + "\n"
 
 

@@ -49,4 +49,4 @@ def test_each_encoder_gets_its_own_lines_and_its_cost():
 
 def test_the_decision_table_counts_seeds_with_each_option_on():
     table = suite.decisions_table(records())
-    assert "| d | 10 | 3 | 3/3 | 3/3 | 1/3 | 0/3 |" in table
+    assert "| d | minilm | 10 | 3 | 3/3 | 3/3 | 1/3 | 0/3 |" in table
