@@ -7,7 +7,6 @@ nothing lands in the project's caches; MiniLM's installed exports are linked in 
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import sqlite3
@@ -18,7 +17,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 from encoder_folders import build_tiny_encoder
-from test_experiment_flow import TOPICS
+from test_experiment_flow import write_topics_csv
 
 from model_hooks import onnx_export
 from model_hooks.encoders import resolve_encoder
@@ -39,13 +38,7 @@ def tiny(tmp_path_factory) -> Path:
 @pytest.fixture
 def workdir(tmp_path) -> Path:
     """A working folder with the topics CSV (3 classes x 14 rows), as test_experiment_flow's `data_file`."""
-    with (tmp_path / "topics.csv").open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["sentence", "topic"])
-        for label, words in TOPICS.items():
-            vocabulary = words.split()
-            for i in range(14):
-                writer.writerow([f"Item {i}: " + " ".join(vocabulary[(i + j) % 10] for j in range(6)) + ".", label])
+    write_topics_csv(tmp_path / "topics.csv")
     onnx = tmp_path / "onnx"
     onnx.mkdir()
     for export in onnx_export.ONNX_DIR.glob("all-MiniLM-L6-v2*.onnx"):  # read only: MiniLM's installed exports

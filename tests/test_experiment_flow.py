@@ -19,10 +19,8 @@ TOPICS = {
 }
 
 
-@pytest.fixture
-def data_file(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    path = tmp_path / "topics.csv"
+def write_topics_csv(path):
+    """A CSV of 3 topics x 14 rows (columns sentence, topic), each row six of its topic's ten words."""
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(["sentence", "topic"])
@@ -31,6 +29,12 @@ def data_file(tmp_path, monkeypatch):
             for i in range(14):
                 writer.writerow([f"Item {i}: " + " ".join(vocabulary[(i + j) % 10] for j in range(6)) + ".", label])
     return path
+
+
+@pytest.fixture
+def data_file(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    return write_topics_csv(tmp_path / "topics.csv")
 
 
 def test_experiment_flow_writes_paired_records_for_every_arm(data_file, tmp_path):
