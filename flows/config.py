@@ -86,7 +86,7 @@ class EmbeddingConfig(StrictModel):
     @property
     def label(self) -> str:
         """How results files name the setting: `minilm`, `mpnet`, a folder's name and digest, or `minilm|mpnet` for a choice."""
-        return "|".join(resolve_encoder(encoder_spec(name)).name for name in self.models)
+        return "|".join(name if name in BUNDLED else resolve_encoder(encoder_spec(name)).name for name in self.models)
 
 
 class ConfigError(ValueError):
