@@ -2,7 +2,7 @@
 
 Each candidate embeds the labeled rows; the head's out-of-fold macro-F1 at its best L2
 (`model_hooks.trainers.choose_head_l2`, the cross-validation that already picks the head's L2 per
-cell) scores it. The best score wins; a tie, or rows too few to fold (fewer than 2 per class), goes
+cell) scores it. The best score wins; a tie, or rows too few to fold (no class with 2 rows), goes
 to the first listed. No eval row is read, so the choice is as honest as any other tuning step.
 """
 
@@ -35,20 +35,16 @@ class EncoderChoice:
 def choose_encoder(specs: list[str], texts: list[str], text_labels: list[str], labels: list[str], seed: int,
                    embedding_mode: str = "truncate") -> EncoderChoice:
     """The encoder of `specs` whose embeddings give the head the best cross-validated macro-F1 on these rows."""
-    if not texts:
-        first = resolve_encoder(encoder_spec(specs[0])).name
-        return EncoderChoice(spec=specs[0], name=first, scores={resolve_encoder(encoder_spec(spec)).name: None for spec in specs})
-    scores: dict[str, float | None] = {}
-    best = None
-    for spec in specs:
-        name = resolve_encoder(encoder_spec(spec)).name
+    names = [resolve_encoder(encoder_spec(spec)).name for spec in specs]
+    scores: dict[str, float | None] = dict.fromkeys(names)
+    for spec, name in zip(specs, names) if texts else ():
         with use_encoder(spec):
             vectors = get_embedder(embedding_mode).embed(texts)
-        _, by_l2 = choose_head_l2(vectors, list(text_labels), list(labels), seed)
+        by_l2 = choose_head_l2(vectors, list(text_labels), list(labels), seed)[1]
         scores[name] = max(by_l2.values()) if by_l2 else None
-        if best is None or (scores[name] is not None and scores[best[1]] is not None and scores[name] > scores[best[1]]):
-            best = (spec, name)
-    return EncoderChoice(spec=best[0], name=best[1], scores=scores)
+    # max() keeps the first of equal scores; an unscored candidate ranks below every scored one
+    best = max(range(len(specs)), key=lambda i: -1.0 if scores[names[i]] is None else scores[names[i]])
+    return EncoderChoice(spec=specs[best], name=names[best], scores=scores)
 
 
 def cell_encoder(drawn: pa.Table, config, labels: list[str], seed: int) -> tuple[str, EncoderChoice | None]:

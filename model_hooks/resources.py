@@ -157,7 +157,6 @@ def install_encoder(name: str) -> list[str]:
     from model_hooks.encoder_install import install_mpnet
 
     installed = ["mpnet encoder"] if install_mpnet(ENCODER_DIR / MPNET_FOLDER) else []
-    resolve_encoder.cache_clear()
     encoder = resolve_encoder("mpnet")
     if export_onnx_model(encoder):
         installed.append("mpnet onnx model")
