@@ -70,6 +70,9 @@ class ExperimentConfig(StrictModel):
         ["char@0.05", "char@0.10", "char@0.20", "word@0.10"],
         description="noisy copies of the eval rows every arm is also scored on (experiments/noise.py); [] for clean rows only",
     )
+    typo_reader: Literal["auto", "on", "off"] = Field(
+        "auto", description="the curated models read each eval text through a typo reader built from the run's own "
+        "training texts (model_hooks/spelling.py) before embedding it; auto: on with augmentation.goal robustness")
     results_dir: Path = Path("benchmarks/results")
     robustness: RobustnessConfig = RobustnessConfig()
 

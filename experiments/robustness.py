@@ -20,18 +20,20 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from experiments.encoder_choice import cell_encoder
-from experiments.runner import cell_head_l2, scored_eval_rows, training_arms
+from experiments.runner import cell_head_l2, scored_eval_rows, training_arms, typo_reader
 from experiments.sampling import draw_k_shot
 from experiments.self_tuning import Tuning, tune_pipeline
 from model_hooks.embedder import get_embedder
 from model_hooks.encoders import use_encoder
 from model_hooks.robustness import SharedEmbeddings, probe
+from model_hooks.spelling import TypoReader
 from model_hooks.trainers import HeadTrainer, linear_probabilities, make_trainer
 from schemas.rows import Split, family_weights
 from stages.semantic_augmentation import AugmentationInputs, augment
 
 ATTACKED_SPLIT = "test"
 ADDBACK_MODEL = "curated+adversarial"
+TYPO_READER_SUFFIX = "+typo_reader"  # a model reading its texts through the typo reader; raw+typo_reader: the reader's own share
 
 
 def head_experiment(config):
@@ -74,18 +76,21 @@ def with_adversarial_addback(drawn: pa.Table, curated: pa.Table, config, seed: i
     return kept.filter(pc.equal(kept.column("split"), Split.LABELED.value))
 
 
-def head_weights(train: pa.Table, labels: list[str], seed: int, settings, head_l2: float) -> tuple[np.ndarray, np.ndarray]:
-    """The head's linear layer fitted on `train` as `run_cell` fits it: the cell's L2, and with `family`
-    weighting a row and its augmented children sharing one unit of weight."""
+def head_weights(train: pa.Table, labels: list[str], seed: int, settings, head_l2: float, reader: TypoReader | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The head's linear layer fitted on `train` as `run_cell` fits it: the cell's L2, with `family`
+    weighting a row and its augmented children sharing one unit of weight, texts through `reader` if any."""
     weights = family_weights(train) if settings.sample_weighting == "family" else None
-    vectors = get_embedder(settings.embedding_mode).embed(train.column("text").to_pylist())
+    texts = train.column("text").to_pylist()
+    vectors = get_embedder(settings.embedding_mode).embed([reader.repair(text) for text in texts] if reader else texts)
     return HeadTrainer(embedding_mode=settings.embedding_mode, l2=head_l2).fit_weights(
         vectors, train.column("label").to_pylist(), labels, seed, weights)
 
 
-def linear_model(embeddings: SharedEmbeddings, weight: np.ndarray, bias: np.ndarray):
-    """texts -> class probabilities of a fitted head over the cell's shared embeddings."""
-    return lambda texts: linear_probabilities(embeddings(texts), weight, bias)
+def linear_model(embeddings: SharedEmbeddings, weight: np.ndarray, bias: np.ndarray, reader: TypoReader | None = None):
+    """texts -> class probabilities of a fitted head over the cell's shared embeddings, each text read through `reader` if any."""
+    if reader is None:
+        return lambda texts: linear_probabilities(embeddings(texts), weight, bias)
+    return lambda texts: linear_probabilities(embeddings([reader.repair(text) for text in texts]), weight, bias)
 
 
 def rows_digest(rows: pa.Table) -> str:
@@ -113,7 +118,16 @@ def _attack_cell(drawn: pa.Table, config, labels: list[str], k: int, seed: int, 
     gold = [labels.index(label) for label in sample.column("label").to_pylist()]
     # attacked variants are one-off texts: kept in memory for the cell, never in the disk cache
     embeddings = SharedEmbeddings.of(get_embedder(settings.embedding_mode, cache_dir=None))
-    models = {name: linear_model(embeddings, *head_weights(train, labels, seed, settings, head_l2)) for name, train in train_sets.items()}
+    # with a typo reader (experiment.typo_reader) every model but raw reads its texts through it (named
+    # <model>+typo_reader), and one more model, raw+typo_reader, shows what the reader alone does
+    reader = typo_reader(drawn, config)
+    readers = {name: None for name in train_sets}
+    if reader is not None:
+        train_sets = {name if name == "raw" else f"{name}{TYPO_READER_SUFFIX}": train for name, train in train_sets.items()}
+        train_sets[f"raw{TYPO_READER_SUFFIX}"] = train_sets["raw"]
+        readers = {name: None if name == "raw" else reader for name in train_sets}
+    models = {name: linear_model(embeddings, *head_weights(train, labels, seed, settings, head_l2, readers[name]), readers[name])
+              for name, train in train_sets.items()}
     # setup: the draw, tuning, curation and both fits; each record's `seconds` is its attack alone
     shared = {"dataset": config.dataset_name, "trainer": "head", "k": k, "seed": seed, "eval_split": ATTACKED_SPLIT,
               "embedding_mode": settings.embedding_mode, "embedding_backend": get_embedder(settings.embedding_mode).backend, "head_l2": head_l2,
@@ -125,6 +139,7 @@ def _attack_cell(drawn: pa.Table, config, labels: list[str], k: int, seed: int, 
         for name, model in models.items():
             before = embeddings.computed
             result = probe(model, texts, gold, recipe, attacks.query_budget, seed)
-            records.append({**shared, "model": name, "n_train": train_sets[name].num_rows, "clean_accuracy": round(clean[name], 4),
+            records.append({**shared, "model": name, "n_train": train_sets[name].num_rows,
+                            "clean_accuracy": round(clean[name], 4),
                             "texts_embedded": embeddings.computed - before, **result.as_dict()})
     return records

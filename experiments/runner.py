@@ -17,6 +17,7 @@ from experiments.sampling import draw_k_shot
 from experiments.self_tuning import Tuning, tune_pipeline, without_ops
 from model_hooks.embedder import get_embedder
 from model_hooks.encoders import use_encoder
+from model_hooks.spelling import TypoReader
 from model_hooks.trainers import choose_head_l2, make_trainer
 from schemas.rows import Split, family_keys
 from stages.augmenters import ADVERSARIAL_OP, wordnet_synonyms
@@ -100,6 +101,18 @@ def scored_eval_rows(drawn: pa.Table, eval_split: str) -> pa.Table:
     return eval_rows.filter(pa.array([eval_part(text) == eval_split for text in eval_rows.column("text").to_pylist()], pa.bool_()))
 
 
+TYPO_READER_ARM = "ref:typo_reader"  # the raw rows read through the typo reader: the reader's own share
+
+
+def typo_reader(drawn: pa.Table, config) -> TypoReader | None:
+    """The cell's typo reader when `experiment.typo_reader` asks for one (`auto`: with `augmentation.goal:
+    robustness`). Its vocabulary is every labeled and unlabeled text of the draw, never an eval row."""
+    setting = config.experiment.typo_reader
+    if setting == "off" or (setting == "auto" and config.augmentation.goal != "robustness"):
+        return None
+    return TypoReader.from_texts(drawn.filter(pc.not_equal(drawn.column("split"), Split.EVAL.value)).column("text").to_pylist())
+
+
 def cell_head_l2(drawn: pa.Table, labels: list[str], seed: int, settings) -> tuple[float | None, dict]:
     """The head's L2 for every arm of a cell, by cross-validation on the drawn labeled rows (None: not the head)."""
     if settings.trainer != "head" or settings.head_l2 is not None:
@@ -142,36 +155,52 @@ def _run_drawn_cell(drawn: pa.Table, config, labels: list[str], k: int, seed: in
     eval_sets = noisy_eval_sets(drawn, eval_texts, settings.noise, seed)
     every_eval_text = [text for texts in eval_sets.values() for text in texts]
     arms, stage_stats = training_arms(drawn, config, seed, tuning, memo)
-    runs = [(arm, train, make(settings.trainer)) for arm, train in arms.items()]
+    reader = typo_reader(drawn, config)
+    # every model trained on pipeline output reads its texts (training and eval) through the typo reader, if any
+    runs = [(arm, train, make(settings.trainer), None if arm == "raw" else reader) for arm, train in arms.items()]
     raw = arms["raw"]
     for reference in settings.reference_arms:
         if reference == "setfit" and k > settings.setfit_max_k:
             continue
-        runs.append((f"ref:{reference}", raw, NamePriorHead(make("head")) if reference == "name_prior" else make(reference)))
+        runs.append((f"ref:{reference}", raw, NamePriorHead(make("head")) if reference == "name_prior" else make(reference), None))
+    if reader is not None:
+        runs.append((TYPO_READER_ARM, raw, make(settings.trainer), reader))
+    read_eval_texts = [reader.repair(text) for text in every_eval_text] if reader is not None else None
 
     records, done = [], {}
     shared = {"dataset": config.dataset_name, "trainer": settings.trainer, "k": k, "seed": seed, "eval_split": settings.eval_split,
               "n_eval": eval_rows.num_rows, "embedding_mode": settings.embedding_mode, "embedding_backend": get_embedder(settings.embedding_mode).backend,
               "head_l2": head_l2}
-    for arm, train, trainer in runs:
+    for arm, train, trainer, read in runs:
         families = training_families(train, trainer, settings.sample_weighting)
-        key = (trainer.name, _fingerprint(train, families))
+        key = (trainer.name, read is not None, _fingerprint(train, families))
         started = time.perf_counter()
         if key not in done:
             # one fit, scored on the clean eval rows and every noisy copy of them
-            predicted = trainer.fit_predict(train.column("text").to_pylist(), train.column("label").to_pylist(), every_eval_text, labels, seed, families)
+            train_texts = train.column("text").to_pylist()
+            if read is not None:
+                train_texts = [read.repair(text) for text in train_texts]
+            predicted = trainer.fit_predict(train_texts, train.column("label").to_pylist(), every_eval_text if read is None else read_eval_texts,
+                                            labels, seed, families)
             done[key] = predicted, ({"name_temperature": trainer.temperature} if isinstance(trainer, NamePriorHead) else {})
         predicted, extra = done[key]
         weighting = "uniform" if families is None else settings.sample_weighting
+        if read is not None:
+            extra = {**extra, "typo_reader": True}
         clean = _record(shared, arm, train, trainer.name, predicted[: len(eval_texts)], eval_labels, labels, started, weighting=weighting, **extra)
         records.append(clean)
         for position, (noise, texts) in enumerate(list(eval_sets.items())[1:], start=1):
             scores = classification_scores(eval_labels, predicted[position * len(eval_texts): (position + 1) * len(eval_texts)], labels)
-            records.append({**{name: clean[name] for name in (*shared, "arm", "n_train", "model", "weighting")}, "noise": noise,
+            records.append({**{name: clean[name] for name in (*shared, "arm", "n_train", "model", "weighting") + (("typo_reader",) if read else ())},
+                            "noise": noise,
                             "macro_f1": round(scores["macro_f1"], 6), "accuracy": round(scores["accuracy"], 6),
                             "clean_macro_f1": clean["macro_f1"], "drop_from_clean": round((clean["macro_f1"] - scores["macro_f1"]) * 100, 4)})
     report = {"k": k, "seed": seed, "head_l2": head_l2, "head_l2_scores": {str(l2): score for l2, score in l2_scores.items()},
               "stages": stage_stats, "n_train": {arm: train.num_rows for arm, train in arms.items()}}
+    if reader is not None:
+        report["typo_reader"] = {"vocabulary": len(reader.vocabulary),
+                                 "eval_texts_changed": {noise: sum(reader.repair(text) != text for text in texts) for noise, texts in eval_sets.items()},
+                                 "eval_texts": len(eval_texts)}
     if tuning is not None:
         decisions = [decision.as_record() for decision in tuning.decisions]
         report.update({"decisions": decisions, "decision_lines": [d.describe() for d in tuning.decisions], "inner_rows": tuning.inner_rows,

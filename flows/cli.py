@@ -133,6 +133,10 @@ def print_summary(summary: dict) -> None:
     out.print(f"report:      {summary['report']}")
 
 
+TYPO_READER_HELP = ("auto (default: on with --goal robustness) | on | off: the curated models read each text through a typo reader "
+                    "built from the run's own training texts")
+
+
 @app.command()
 def experiment(
     config: Optional[Path] = typer.Option(None, "--config", "-c", help="run configuration (its experiment: section)"),
@@ -148,6 +152,7 @@ def experiment(
     ablations: Optional[bool] = typer.Option(None, "--ablations/--no-ablations", help="one arm per stage and op switched off (default: on)"),
     goal: Optional[str] = typer.Option(None, help="accuracy (default) | robustness: what self-tuning keeps stages and ops for"),
     noise: Optional[list[str]] = typer.Option(None, "--noise", help="noisy copies of the eval rows to score too, e.g. char@0.10 (repeatable; 'none' for clean only)"),
+    typo_reader: Optional[str] = typer.Option(None, help=TYPO_READER_HELP),
     encoder: Optional[list[str]] = typer.Option(None, "--encoder", help=ENCODER_HELP),
     results_dir: Optional[Path] = typer.Option(None, help="where the results files go"),
     run_id: Optional[str] = typer.Option(None, help=RUN_ID_HELP),
@@ -177,6 +182,8 @@ def experiment(
         overrides["augmentation"] = {"goal": goal}
     if noise:
         overrides["experiment"]["noise"] = [name for name in noise if name != "none"]
+    if typo_reader:
+        overrides["experiment"]["typo_reader"] = typo_reader
     if (config is None) == (data is None):
         raise ConfigError("--config, --data: give exactly one of them")
     if config is not None:
@@ -223,6 +230,7 @@ def robustness(
         "pruthi; default deepwordbug and wordnet_swap"),
     addback: Optional[bool] = typer.Option(None, "--addback/--no-addback", help="also attack curated+adversarial: the curated rows "
                                            "plus adversarial add-back (default: off)"),
+    typo_reader: Optional[str] = typer.Option(None, help=TYPO_READER_HELP.replace("--goal robustness", "augmentation.goal robustness")),
     encoder: Optional[list[str]] = typer.Option(None, "--encoder", help=ENCODER_HELP),
     run_id: Optional[str] = typer.Option(None, help=RUN_ID_HELP),
 ):
@@ -233,7 +241,8 @@ def robustness(
     section = {key: value for key, value in {"ks": list(k) if k else None, "seeds": list(range(seeds)) if seeds is not None else None,
                                              "sample": sample, "recipes": list(recipe) if recipe else None,
                                              "adversarial_addback": addback}.items() if value is not None}
-    run_config = RunConfig.load(config, {"experiment": {"robustness": section}, **encoder_overrides(encoder)})
+    experiment_section = {"robustness": section, **({"typo_reader": typo_reader} if typo_reader else {})}
+    run_config = RunConfig.load(config, {"experiment": experiment_section, **encoder_overrides(encoder)})
     preflight(run_config, {"--k" if k else f"{config}: experiment.robustness.ks": run_config.experiment.robustness.ks})
     from flows.robustness import robustness_flow
 

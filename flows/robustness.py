@@ -103,7 +103,8 @@ def _robustness(config: RunConfig, run_id: str | None) -> dict:
     merged = merge_records(path, records, RECORD_KEY, replace=RECORD_KEY)
     table = summary_table(merged)
     title = (f"# Robustness: {config.dataset_name}\n\nAttack success rate on the same test-half eval rows for the raw `head` model and "
-             "each other model (curated; curated+adversarial: the curated rows plus adversarial add-back); success: the prediction "
+             "each other model (curated; curated+adversarial: the curated rows plus adversarial add-back; <model>+typo_reader: "
+             "read through the typo reader (`experiment.typo_reader`), raw+typo_reader showing the reader's own share); success: the prediction "
              "flips, among the rows the model got right; mean over seeds with 95% t-intervals.\n\n")
     atomic_write_bytes(results_dir / f"robustness_{config.dataset_name}.md", (title + table).encode("utf-8"))
     create_markdown_artifact(key="robustness", markdown=title + summary_table(records), description="Attack success rate, raw vs curated model")

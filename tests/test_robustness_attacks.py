@@ -173,3 +173,16 @@ def test_the_table_pairs_the_models_seed_by_seed_with_t_intervals():
     assert len(lines) == 3
     assert lines[2] == ("| deepwordbug | 10 | curated | 3 | 100 | 50.0 / 50.0 | 90.0 [65.2, 114.8] | 80.0 [55.2, 104.8] | -10.0 [-34.8, +14.8] "
                         "| 6.00 [3.52, 8.48] | 5.00 [-7.71, 17.71] | 0.500 / 0.500 | 15 [15, 15] |")
+
+
+def test_with_the_typo_reader_the_curated_model_reads_through_it_and_a_raw_model_with_it_shows_its_share(topic_file):
+    folder = topic_file.parent / "typo-reader"
+    overrides = {"runs_dir": str(folder / "runs"), "experiment": {
+        "self_tune": False, "results_dir": str(folder / "results"), "reference_arms": [], "ablations": False, "typo_reader": "on",
+        "robustness": {"ks": [2], "seeds": [0], "sample": 100, "query_budget": 60, "recipes": ["deepwordbug"]}}}
+    config = RunConfig.from_data_file(topic_file, "sentence", "topic", overrides)
+    rows, labels = ingest(config.ingest).kept, sorted(TOPICS)
+    records = {r["model"]: r for r in robustness_cell(rows, config, labels, k=2, seed=0)}
+    assert set(records) == {"raw", "curated+typo_reader", "raw+typo_reader"}
+    assert len({r["rows"] for r in records.values()}) == 1  # the same attacked rows for every model
+    assert records["raw+typo_reader"]["n_train"] == records["raw"]["n_train"] < records["curated+typo_reader"]["n_train"]
