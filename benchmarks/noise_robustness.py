@@ -73,7 +73,9 @@ def target_rows(records: list[dict]) -> list[dict]:
             seeds = sorted(set(drop["raw"]) & set(drop["curated"]))
             raw_drop, curated_drop = mean_confidence_interval([drop["raw"][s] for s in seeds]), mean_confidence_interval([drop["curated"][s] for s in seeds])
             versus = mean_confidence_interval([(clean["curated"][s] - clean["without:augment"][s]) * 100 for s in seeds if s in clean["without:augment"]])
-            rows.append({"dataset": dataset, "goal": goal, "seeds": len(seeds), "raw_drop": raw_drop, "curated_drop": curated_drop,
+            reader = any(r.get("typo_reader") for r in found if r["arm"] == "curated")
+            rows.append({"dataset": dataset, "goal": goal, "typo_reader": "on" if reader else "off", "seeds": len(seeds),
+                         "raw_drop": raw_drop, "curated_drop": curated_drop,
                          "clean_raw": mean_confidence_interval([clean["raw"][s] for s in seeds]), "clean_curated": mean_confidence_interval([clean["curated"][s] for s in seeds]),
                          "curated_minus_without_augment": versus,
                          "halves_the_drop": _halves(raw_drop, curated_drop),
@@ -109,11 +111,14 @@ def summary(records: list[dict]) -> str:
     lines = ["# Noise robustness: k=10, head, test rows", "",
              f"Per data set and `augmentation.goal`: the F1 points lost from clean to {NOISE} (mean over seeds [95% CI]) by the raw and",
              "the curated arm, and curated's clean F1 minus `without:augment`'s (points). Targets (issue 21): curated loses at most half",
-             "of raw's points; the lower end of curated - without:augment is at least -0.5. Records: robustness_noise.jsonl.", "",
-             "| data set | goal | seeds | raw clean F1 | curated clean F1 | raw drop | curated drop | halves the drop | curated - without:augment (clean) | clean kept |",
-             "|---|---|---:|---:|---:|---|---|---|---|---|"]
+             "of raw's points; the lower end of curated - without:augment is at least -0.5. With the typo reader on (the default under",
+             "the goal robustness) every arm but raw and the references reads its texts through it; `ref:typo_reader` is the raw rows",
+             "through it. Records: robustness_noise.jsonl.", "",
+             "| data set | goal | typo reader | seeds | raw clean F1 | curated clean F1 | raw drop | curated drop | halves the drop "
+             "| curated - without:augment (clean) | clean kept |",
+             "|---|---|---|---:|---:|---:|---|---|---|---|---|"]
     for row in rows:
-        lines.append(f"| {row['dataset']} | {row['goal']} | {row['seeds']} | {row['clean_raw']['mean']:.3f} | {row['clean_curated']['mean']:.3f} | "
+        lines.append(f"| {row['dataset']} | {row['goal']} | {row['typo_reader']} | {row['seeds']} | {row['clean_raw']['mean']:.3f} | {row['clean_curated']['mean']:.3f} | "
                      f"{_text(row['raw_drop'])} | {_text(row['curated_drop'])} | {row['halves_the_drop']} | "
                      f"{_text(row['curated_minus_without_augment'])} | {row['clean_kept']} |")
     lines += ["", "Mean macro-F1 per arm against noise (each `without:<op>` arm is that op's ablation on clean and noisy rows):", ""]

@@ -1,7 +1,7 @@
 """The typo reader: a word the run's own text never uses becomes its most frequent known neighbour one edit away.
 
 A frozen sentence encoder maps a misspelt word to other word pieces, and no linear head drawn from a few
-rows per class learns to follow it (docs/robustness.md). Reading the text first undoes most typos: the
+rows per class learns to follow it (docs/experiments.md, "Noisy evaluation"). Reading the text first undoes most typos: the
 vocabulary is every word of the run's training texts (labeled and unlabeled, never eval rows) with its
 count; a word outside it, with a letter in it and at least `MIN_LENGTH` characters, is replaced by the
 most frequent vocabulary word one edit away (a deletion, a transposition of neighbours, a substitution or
