@@ -4,9 +4,11 @@ For each (k, seed) cell: draw the k-shot set and build the raw and the curated t
 experiment does (experiments/runner.py `run_cell`: the head's L2 by cross-validation, self-tuning,
 `training_arms`; ablations off), train the `head` on each with that L2 and the family weights, and
 attack both with every recipe on one seeded sample of test-half eval rows, the rows the experiment
-reports on (dev rows are for tuning). With `adversarial_addback` (default) a third model,
+reports on (dev rows are for tuning). With `adversarial_addback` (`--addback`) a third model,
 `curated+adversarial`, trains on the curated rows plus the adversarial add-back children of their
-originals (stages/adversarial_addback.py), gated like every child. All models and recipes read one
+originals (stages/adversarial_addback.py), gated like every child. With the typo reader
+(`experiment.typo_reader`) every model but raw reads its texts through it and one more model,
+`raw+typo_reader`, shows the reader's own share. All models and recipes read one
 in-memory embedding cache, so a text is embedded once per cell. Records follow ARCHITECTURE.md ("robustness_<dataset>.jsonl").
 """
 
@@ -118,8 +120,6 @@ def _attack_cell(drawn: pa.Table, config, labels: list[str], k: int, seed: int, 
     gold = [labels.index(label) for label in sample.column("label").to_pylist()]
     # attacked variants are one-off texts: kept in memory for the cell, never in the disk cache
     embeddings = SharedEmbeddings.of(get_embedder(settings.embedding_mode, cache_dir=None))
-    # with a typo reader (experiment.typo_reader) every model but raw reads its texts through it (named
-    # <model>+typo_reader), and one more model, raw+typo_reader, shows what the reader alone does
     reader = typo_reader(drawn, config)
     readers = {name: None for name in train_sets}
     if reader is not None:
@@ -139,7 +139,6 @@ def _attack_cell(drawn: pa.Table, config, labels: list[str], k: int, seed: int, 
         for name, model in models.items():
             before = embeddings.computed
             result = probe(model, texts, gold, recipe, attacks.query_budget, seed)
-            records.append({**shared, "model": name, "n_train": train_sets[name].num_rows,
-                            "clean_accuracy": round(clean[name], 4),
+            records.append({**shared, "model": name, "n_train": train_sets[name].num_rows, "clean_accuracy": round(clean[name], 4),
                             "texts_embedded": embeddings.computed - before, **result.as_dict()})
     return records
