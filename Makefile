@@ -112,6 +112,7 @@ bench-noise: install resources
 bench-robustness: install resources
 	$(VENV)/bin/pdap robustness --config configs/demo.yaml
 	$(VENV)/bin/pdap robustness --config configs/demo.yaml --recipe deepwordbug --addback
+	$(VENV)/bin/pdap robustness --config configs/demo.yaml --recipe deepwordbug --typo-reader on --results-dir benchmarks/results/robustness_typo_reader
 
 bench-pseudo-labels: install resources
 	$(PY) benchmarks/wordnet_glosses.py

@@ -232,6 +232,7 @@ def robustness(
                                            "plus adversarial add-back (default: off)"),
     typo_reader: Optional[str] = typer.Option(None, help=TYPO_READER_HELP.replace("--goal robustness", "augmentation.goal robustness")),
     encoder: Optional[list[str]] = typer.Option(None, "--encoder", help=ENCODER_HELP),
+    results_dir: Optional[Path] = typer.Option(None, help="where robustness_<dataset>.jsonl and .md go (default: experiment.results_dir)"),
     run_id: Optional[str] = typer.Option(None, help=RUN_ID_HELP),
 ):
     """Attack the raw and the curated model with offline TextAttack recipes; write robustness_<dataset>.jsonl."""
@@ -241,7 +242,8 @@ def robustness(
     section = {key: value for key, value in {"ks": list(k) if k else None, "seeds": list(range(seeds)) if seeds is not None else None,
                                              "sample": sample, "recipes": list(recipe) if recipe else None,
                                              "adversarial_addback": addback}.items() if value is not None}
-    experiment_section = {"robustness": section, **({"typo_reader": typo_reader} if typo_reader else {})}
+    experiment_section = {"robustness": section, **({"typo_reader": typo_reader} if typo_reader else {}),
+                          **({"results_dir": str(results_dir.resolve())} if results_dir else {})}
     run_config = RunConfig.load(config, {"experiment": experiment_section, **encoder_overrides(encoder)})
     preflight(run_config, {"--k" if k else f"{config}: experiment.robustness.ks": run_config.experiment.robustness.ks})
     from flows.robustness import robustness_flow
