@@ -198,9 +198,10 @@ def _run_drawn_cell(drawn: pa.Table, config, labels: list[str], k: int, seed: in
     report = {"k": k, "seed": seed, "head_l2": head_l2, "head_l2_scores": {str(l2): score for l2, score in l2_scores.items()},
               "stages": stage_stats, "n_train": {arm: train.num_rows for arm, train in arms.items()}}
     if reader is not None:
-        report["typo_reader"] = {"vocabulary": len(reader.vocabulary),
-                                 "eval_texts_changed": {noise: sum(reader.repair(text) != text for text in texts) for noise, texts in eval_sets.items()},
-                                 "eval_texts": len(eval_texts)}
+        changed = [read != text for read, text in zip(read_eval_texts, every_eval_text)]
+        report["typo_reader"] = {"vocabulary": len(reader.vocabulary), "eval_texts": len(eval_texts),
+                                 "eval_texts_changed": {noise: sum(changed[position * len(eval_texts): (position + 1) * len(eval_texts)])
+                                                        for position, noise in enumerate(eval_sets)}}
     if tuning is not None:
         decisions = [decision.as_record() for decision in tuning.decisions]
         report.update({"decisions": decisions, "decision_lines": [d.describe() for d in tuning.decisions], "inner_rows": tuning.inner_rows,

@@ -6,7 +6,7 @@ import pyarrow.compute as pc
 import pytest
 
 from experiments.noise import noisy_copy, parse_noise
-from experiments.runner import TYPO_READER_ARM, run_cell, typo_reader
+from experiments.runner import TYPO_READER_ARM, noisy_eval_sets, run_cell, scored_eval_rows, typo_reader
 from flows.config import ConfigError, RunConfig
 from model_hooks.spelling import TypoReader
 from test_self_tuning import corpus, small_config
@@ -82,6 +82,9 @@ def test_with_the_reader_every_arm_but_raw_and_the_references_reads_through_it_a
     eval_rows = rows.filter(pc.equal(rows.column("split"), "eval"))
     assert report["typo_reader"]["vocabulary"] > 0 and report["typo_reader"]["eval_texts"] <= eval_rows.num_rows
     assert set(report["typo_reader"]["eval_texts_changed"]) == {"none", "char@0.20"}
+    reader, scored = typo_reader(rows, _config(typo_reader="on")), scored_eval_rows(rows, "dev").column("text").to_pylist()
+    for noise, texts in noisy_eval_sets(rows, scored, ["char@0.20"], 0).items():
+        assert report["typo_reader"]["eval_texts_changed"][noise] == sum(reader.repair(text) != text for text in texts)
     without, without_report = run_cell(rows, _config(), ["cardio", "neuro"], 6, 0)
     assert "typo_reader" not in without_report and not any(r.get("typo_reader") for r in without)
     raw = lambda found: [r for r in found if r["arm"] == "raw"]  # noqa: E731
