@@ -22,9 +22,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from experiments.encoder_choice import cell_encoder
-from experiments.runner import cell_head_l2, scored_eval_rows, training_arms, typo_reader
+from experiments.runner import cell_head_l2, scored_eval_rows, training_arms
 from experiments.sampling import draw_k_shot
 from experiments.self_tuning import Tuning, tune_pipeline
+from experiments.typo_reading import typo_reader
 from model_hooks.embedder import get_embedder
 from model_hooks.encoders import use_encoder
 from model_hooks.robustness import SharedEmbeddings, probe

@@ -15,9 +15,9 @@ from experiments.noise import CLEAN, WordNoiseLexicon, learn_abbreviations, nois
 from experiments.references import NamePriorHead
 from experiments.sampling import draw_k_shot
 from experiments.self_tuning import Tuning, tune_pipeline, without_ops
+from experiments.typo_reading import typo_reader
 from model_hooks.embedder import get_embedder
 from model_hooks.encoders import use_encoder
-from model_hooks.spelling import TypoReader
 from model_hooks.trainers import choose_head_l2, make_trainer
 from schemas.rows import Split, family_keys
 from stages.augmenters import ADVERSARIAL_OP, wordnet_synonyms
@@ -102,15 +102,6 @@ def scored_eval_rows(drawn: pa.Table, eval_split: str) -> pa.Table:
 
 
 TYPO_READER_ARM = "ref:typo_reader"  # the raw rows read through the typo reader: the reader's own share
-
-
-def typo_reader(drawn: pa.Table, config) -> TypoReader | None:
-    """The cell's typo reader when `experiment.typo_reader` asks for one (`auto`: with `augmentation.goal:
-    robustness`). Its vocabulary is every labeled and unlabeled text of the draw, never an eval row."""
-    setting = config.experiment.typo_reader
-    if setting == "off" or (setting == "auto" and config.augmentation.goal != "robustness"):
-        return None
-    return TypoReader.from_texts(drawn.filter(pc.not_equal(drawn.column("split"), Split.EVAL.value)).column("text").to_pylist())
 
 
 def cell_head_l2(drawn: pa.Table, labels: list[str], seed: int, settings) -> tuple[float | None, dict]:

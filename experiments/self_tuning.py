@@ -27,6 +27,9 @@ held-out rows:
 With `augmentation.goal: robustness`, the held-out rows are scored twice, as written and in a noisy copy
 (`ROBUSTNESS_NOISE`, experiments/noise.py), and every decision reads both: an op that makes the model
 tolerate typos is kept where it lowers the loss on the noisy copies more than it raises it on clean rows.
+With a typo reader (`experiment.typo_reader`), every variant reads its training and held-out texts through
+the fold's own reader, as the run's curated arm reads them; the fold's vocabulary, like the run's, never
+includes the rows it is scored on.
 `clean` always runs: it removes eval leaks and label conflicts, which no accuracy figure may overrule.
 """
 
@@ -39,6 +42,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from experiments.noise import noisy_copy, parse_noise
+from experiments.typo_reading import typo_reader
 from model_hooks.trainers import HeadTrainer, stratified_folds
 from schemas.rows import Origin, Split, column_values, family_keys
 from stages.augmenters import op_purpose
@@ -205,7 +209,10 @@ def tune_pipeline(rows: pa.Table, config, labels: list[str], seed: int, head, n_
         texts, held_labels = held.column("text").to_pylist(), held.column("label").to_pylist()
         if noise is not None:  # goal robustness: every variant is also scored on noisy copies of the held-out rows
             texts, held_labels = texts + [noisy_copy(text, noise, seed) for text in texts], held_labels * 2
-        folds.append({"rows": fold_rows, "memo": {}, "held_texts": texts, "held_labels": held_labels})
+        reader = typo_reader(fold_rows, config)
+        if reader is not None:
+            texts = [reader.repair(text) for text in texts]
+        folds.append({"rows": fold_rows, "memo": {}, "held_texts": texts, "held_labels": held_labels, "reader": reader})
     true = np.concatenate([[index[label] for label in fold["held_labels"]] for fold in folds]).astype(np.int64)
     scores = InnerScores(true, len(labels), seed)
 
@@ -225,7 +232,10 @@ def tune_pipeline(rows: pa.Table, config, labels: list[str], seed: int, head, n_
             fold_model = head
             if warm_from is not None and isinstance(head, HeadTrainer) and (warm_from, position) in fitted:
                 fold_model = replace(head, warm_start=fitted[(warm_from, position)])
-            parts.append(fold_model.fit_predict_proba(train.column("text").to_pylist(), train.column("label").to_pylist(),
+            train_texts = train.column("text").to_pylist()
+            if fold["reader"] is not None:
+                train_texts = [fold["reader"].repair(text) for text in train_texts]
+            parts.append(fold_model.fit_predict_proba(train_texts, train.column("label").to_pylist(),
                                                       fold["held_texts"], labels, seed, family_keys(train)))
             if isinstance(fold_model, HeadTrainer):
                 fitted[(name, position)] = fold_model.fitted

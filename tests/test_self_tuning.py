@@ -67,9 +67,10 @@ def corpus():
     return make_rows(*rows)
 
 
-def small_config(**augmentation):
+def small_config(typo_reader="auto", **augmentation):
     return RunConfig.model_validate({
         "ingest": {"sources": [{"path": "x.csv"}]},
+        "experiment": {"typo_reader": typo_reader},
         "augmentation": {"ops": ["random_swap", "keyboard"], "max_parents_per_class": 4, "min_similarity": 0.5, **augmentation},
         "domain": {"word_vectors": False, "pseudo_per_class": 3},
         "validation": {"enabled": False},
@@ -82,9 +83,11 @@ class SpyHead:
     def __init__(self, inner=None):
         self.inner = inner or make_trainer("head", head_l2=0.1)
         self.seen: set[str] = set()
+        self.shown_held: list[list[str]] = []
 
     def fit_predict_proba(self, train_texts, train_labels, test_texts, labels, seed, families=None):
         self.seen.update(train_texts, test_texts)
+        self.shown_held.append(list(test_texts))
         return self.inner.fit_predict_proba(train_texts, train_labels, test_texts, labels, seed, families)
 
 
@@ -247,7 +250,7 @@ def test_pseudo_labeled_rows_train_at_half_weight_and_children_share_their_paren
 def test_goal_robustness_scores_every_variant_on_the_held_out_rows_and_their_noisy_copies():
     rows = corpus()
     head = SpyHead()
-    tuning = tune_pipeline(rows, small_config(goal="robustness"), ["cardio", "neuro"], seed=0, head=head, n_folds=3)
+    tuning = tune_pipeline(rows, small_config(goal="robustness", typo_reader="off"), ["cardio", "neuro"], seed=0, head=head, n_folds=3)
     assert tuning.inner_rows == 2 * 24
     assert not any(text.startswith("SECRET") for text in head.seen)
     # every held-out original is shown once more, as its char@0.10 copy
@@ -256,3 +259,26 @@ def test_goal_robustness_scores_every_variant_on_the_held_out_rows_and_their_noi
     assert {noisy_copy(text, parse_noise("char@0.10"), 0) for text in originals} <= head.seen
     accuracy = tune_pipeline(rows, small_config(), ["cardio", "neuro"], seed=0, head=SpyHead(), n_folds=3)
     assert accuracy.inner_rows == 24
+
+
+def test_with_the_typo_reader_every_variant_reads_the_held_out_rows_through_the_folds_own_reader():
+    from experiments.noise import noisy_copy, parse_noise
+    from experiments.typo_reading import typo_reader
+
+    rows = corpus()
+    config = small_config(goal="robustness")  # typo_reader auto: on with goal robustness
+    head = SpyHead()
+    tune_pipeline(rows, config, ["cardio", "neuro"], seed=0, head=head, n_folds=3)
+    expected, changed = [], 0
+    for fold_rows in inner_folds(rows, seed=0, n_folds=3):
+        held = fold_rows.filter(pc.equal(fold_rows.column("split"), "eval")).column("text").to_pylist()
+        texts = held + [noisy_copy(text, parse_noise("char@0.10"), 0) for text in held]
+        reader = typo_reader(fold_rows, config)
+        # the fold's vocabulary, like the run's, never holds the rows it is scored on
+        assert reader.vocabulary == typo_reader(fold_rows.filter(pc.not_equal(fold_rows.column("split"), "eval")), config).vocabulary
+        expected.append([reader.repair(text) for text in texts])
+        changed += sum(read != text for read, text in zip(expected[-1], texts))
+    assert changed > 0  # the reader undid some of the noise
+    shown = {tuple(texts) for texts in head.shown_held}
+    assert {tuple(texts) for texts in expected} <= shown
+    assert len(head.shown_held) % 3 == 0 and all(tuple(texts) in {tuple(e) for e in expected} for texts in head.shown_held)
