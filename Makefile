@@ -15,7 +15,7 @@ export HF_DATASETS_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install resources encoder-mpnet browser demo test bench bench-suite bench-short-texts bench-clean bench-scaling bench-embed bench-augment bench-roofline bench-experiment bench-robustness bench-noise bench-validation bench-pseudo-labels bench-pseudo-methods bench-weighting bench-finetune bench-finetune-curated bench-finetune-oracle bench-embed-experiment bench-setfit bench-setfit-curated clean-runs
+.PHONY: install resources encoder-mpnet browser demo test bench bench-suite bench-short-texts bench-clean bench-scaling bench-embed bench-augment bench-roofline bench-experiment bench-robustness bench-noise bench-validation bench-pseudo-labels bench-pseudo-methods bench-weighting bench-finetune bench-finetune-curated bench-finetune-oracle bench-embed-experiment bench-setfit bench-setfit-curated bench-setfit-robustness clean-runs
 
 install: $(INSTALLED)
 
@@ -138,6 +138,11 @@ bench-setfit-curated: install resources
 
 bench-setfit: install resources
 	$(VENV)/bin/pdap experiment --config configs/setfit_reference.yaml
+
+# The setfit trainer under the robustness goal, scored clean and at char@0.10 (reader off: robust training alone).
+bench-setfit-robustness: install resources
+	$(VENV)/bin/pdap experiment --config configs/setfit_curated.yaml --seeds 3 --goal robustness --typo-reader off \
+	  --noise char@0.10 --results-dir benchmarks/results/robustness_setfit
 
 clean-runs:
 	rm -rf runs
